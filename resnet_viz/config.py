@@ -1,0 +1,220 @@
+"""Run configuration: frozen, typed dataclasses saved with every run and checkpoint.
+
+One flat key space (``model.arch``, ``optim.lr``, …) serves the CLI's ``--set key=value``, the
+Train page's URL query string and the run store, so a setup means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigError
+
+DATASETS = ("shapes", "cifar10", "folder")
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("constant", "cosine", "step", "onecycle")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "resnet8"
+    # Shortcut scale per stage (1 = identity skip, 0 = plain net); one value applies to all.
+    skip: tuple[float, ...] = (1.0,)
+    batchnorm: bool = True
+    pretrained: bool = False
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "shapes"
+    # cifar10: optional folder holding cifar-10-batches-py; folder: ImageFolder root.
+    # Both are relative to the data root (RESNET_VIZ_DATA_ROOT), never outside it.
+    folder: str = ""
+    image_size: int = 32
+    train_size: int = 10_000  # Shapes: how many to draw; other sets: a cap (0 = all)
+    val_size: int = 2_000
+    augment: bool = False  # random crop + flip (torchvision.transforms.v2)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str = "run"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 128
+    epochs: int = 5
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 5  # steps between host syncs of the on-device statistics
+    evals_per_epoch: int = 2
+
+    def validate(self) -> TrainConfig:
+        from .models import ARCHS  # models imports torch; keep config import-light
+
+        checks = [
+            (self.model.arch in ARCHS, f"model.arch must be one of {', '.join(ARCHS)}"),
+            (len(self.model.skip) >= 1, "model.skip needs at least one value"),
+            (all(0 <= s <= 2 for s in self.model.skip), "model.skip values must be in [0, 2]"),
+            (self.data.dataset in DATASETS, f"data.dataset must be one of {', '.join(DATASETS)}"),
+            (self.data.dataset != "folder" or self.data.folder, "data.folder is required"),
+            (8 <= self.data.image_size <= 512, "data.image_size must be between 8 and 512"),
+            (self.data.train_size >= 0 and self.data.val_size >= 0, "sizes must be ≥ 0"),
+            (self.optim.optimizer in OPTIMIZERS, f"optim.optimizer: one of {OPTIMIZERS}"),
+            (self.optim.schedule in SCHEDULES, f"optim.schedule: one of {SCHEDULES}"),
+            (0 < self.optim.lr <= 10, "optim.lr must be in (0, 10]"),
+            (self.optim.weight_decay >= 0, "optim.weight_decay must be ≥ 0"),
+            (0 <= self.optim.momentum < 1, "optim.momentum must be in [0, 1)"),
+            (1 <= self.batch_size <= 8192, "batch_size must be between 1 and 8192"),
+            (1 <= self.epochs <= 1000, "epochs must be between 1 and 1000"),
+            (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+            (self.log_every >= 1 and self.evals_per_epoch >= 1, "log_every/evals ≥ 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    # ---- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored so old checkpoints still load."""
+        return _from_dict(cls, data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def flat(self) -> dict[str, str]:
+        """``{"model.arch": "resnet8", "optim.lr": "0.1", ...}`` — the URL/CLI form."""
+        out: dict[str, str] = {}
+        for key, value in _walk(self):
+            out[key] = _format(value)
+        return out
+
+    def with_overrides(self, overrides: Mapping[str, Any] | Iterable[str]) -> TrainConfig:
+        """Apply ``{"optim.lr": "0.05"}`` or ``["optim.lr=0.05", ...]`` and validate."""
+        if not isinstance(overrides, Mapping):
+            pairs = {}
+            for item in overrides:
+                key, sep, value = item.partition("=")
+                if not sep:
+                    raise ConfigError(f"Expected key=value, got {item!r}.")
+                pairs[key.strip()] = value.strip()
+            overrides = pairs
+        cfg = self
+        for key, raw in overrides.items():
+            cfg = _set(cfg, key.split("."), raw, key)
+        return cfg.validate()
+
+
+def config_keys() -> list[str]:
+    return list(TrainConfig().flat())
+
+
+# ---- helpers --------------------------------------------------------------------------------
+def _walk(obj: Any, prefix: str = ""):
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _walk(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", value
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_format(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _parse(tp: Any, raw: Any, key: str) -> Any:
+    """Coerce ``raw`` (a string from a URL/CLI, or a JSON value) to the field type ``tp``."""
+    if isinstance(raw, str):
+        raw = raw.strip()
+    try:
+        if typing.get_origin(tp) is tuple:
+            item_tp = typing.get_args(tp)[0]
+            items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+            return tuple(_parse(item_tp, v, key) for v in items if str(v).strip())
+        if tp is bool:
+            text = str(raw).lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if tp is int:
+            value = float(raw)
+            if not value.is_integer():
+                raise ValueError(raw)
+            return int(value)
+        if tp is float:
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
+            return value
+        if tp is str:
+            return str(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"Bad value for {key}: {raw!r}.") from None
+    raise ConfigError(f"Unsupported type for {key}.")
+
+
+def _set(obj: Any, path: list[str], raw: Any, key: str) -> Any:
+    names = {f.name for f in fields(obj)}
+    head = path[0]
+    if head not in names:
+        raise ConfigError(f"Unknown setting {key!r}. Known: {', '.join(config_keys())}.")
+    current = getattr(obj, head)
+    if len(path) == 1:
+        if dataclasses.is_dataclass(current):
+            raise ConfigError(f"{key!r} is a group; set one of its fields, e.g. {key}.…")
+        value = _parse(_field_types(type(obj))[head], raw, key)
+    else:
+        if not dataclasses.is_dataclass(current):
+            raise ConfigError(f"Unknown setting {key!r}.")
+        value = _set(current, path[1:], raw, key)
+    return dataclasses.replace(obj, **{head: value})
+
+
+def _from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"Expected a mapping for {cls.__name__}, got {type(data).__name__}.")
+    types_ = _field_types(cls)
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        tp = types_[f.name]
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            kwargs[f.name] = _from_dict(tp, data[f.name])
+        else:
+            kwargs[f.name] = _parse(tp, data[f.name], f.name)
+    return cls(**kwargs)

@@ -1,0 +1,21 @@
+"""Errors a person can act on. Pages show ``str(err)`` as is, so messages say what to do."""
+
+
+class ResNetVizError(Exception):
+    """Base class for errors the app reports to its user."""
+
+
+class InputError(ResNetVizError, ValueError):
+    """An input (image, path, setting) cannot be used."""
+
+
+class ConfigError(ResNetVizError, ValueError):
+    """A run configuration or override is invalid."""
+
+
+class CheckpointError(ResNetVizError, ValueError):
+    """A checkpoint file cannot be loaded as a model."""
+
+
+class DataError(ResNetVizError, RuntimeError):
+    """A dataset cannot be found, downloaded or read."""

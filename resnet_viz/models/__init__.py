@@ -1,0 +1,119 @@
+"""Models: CIFAR ResNet-(6n+2) and torchvision ResNet-18/34/50, all with skip switches.
+
+Public API (see docs/ARCHITECTURE.md): ``build_model``, ``set_skip``, ``set_stage_skip``,
+``residual_blocks``, ``stages``, ``probe_layers`` and ``ARCHS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from ..errors import ConfigError
+from .blocks import SkipSwitch
+from .cifar import CIFAR_DEPTHS, CifarResNet
+from .torchvision_resnet import TORCHVISION_ARCHS, build_torchvision_resnet
+
+CIFAR_ARCHS = tuple(f"resnet{d}" for d in CIFAR_DEPTHS)
+ARCHS = CIFAR_ARCHS + TORCHVISION_ARCHS
+
+__all__ = [
+    "ARCHS",
+    "CIFAR_ARCHS",
+    "TORCHVISION_ARCHS",
+    "SkipSwitch",
+    "build_model",
+    "probe_layers",
+    "residual_blocks",
+    "set_skip",
+    "set_stage_skip",
+    "stages",
+]
+
+
+def build_model(
+    arch: str,
+    num_classes: int,
+    *,
+    skip: bool | float | Sequence[float] = True,
+    batchnorm: bool = True,
+    pretrained: bool = False,
+) -> nn.Module:
+    """Build ``arch`` with ``num_classes`` outputs.
+
+    ``skip`` is passed to :func:`set_stage_skip` when it is a sequence (one scale per stage, or
+    one for all) and to :func:`set_skip` otherwise.
+    """
+    if arch in CIFAR_ARCHS:
+        if pretrained:
+            raise ConfigError(f"There are no pretrained weights for {arch}; train it instead.")
+        model: nn.Module = CifarResNet(int(arch[6:]), num_classes, batchnorm=batchnorm)
+    elif arch in TORCHVISION_ARCHS:
+        model = build_torchvision_resnet(
+            arch, num_classes, batchnorm=batchnorm, pretrained=pretrained
+        )
+    else:
+        raise ConfigError(f"Unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}.")
+    if isinstance(skip, Sequence):
+        set_stage_skip(model, skip)
+    else:
+        set_skip(model, skip)
+    return model
+
+
+def stages(model: nn.Module) -> list[list[SkipSwitch]]:
+    """The residual blocks of each stage, in network order."""
+    out = []
+    for i in range(1, 5):
+        layer = getattr(model, f"layer{i}", None)
+        if layer is not None:
+            out.append([b for b in layer if isinstance(b, SkipSwitch)])
+    return out
+
+
+def residual_blocks(model: nn.Module) -> list[tuple[str, SkipSwitch]]:
+    """``(qualified name, block)`` for every residual block, in network order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, SkipSwitch)]
+
+
+def _scale(value: bool | float) -> float:
+    scale = float(value)
+    if not 0.0 <= scale <= 2.0:
+        raise ConfigError(f"A shortcut scale must be between 0 and 2, got {value}.")
+    return scale
+
+
+def set_skip(model: nn.Module, enabled: bool | float | Sequence[bool | float]) -> None:
+    """Switch skip connections: all blocks (bool), all blocks scaled (float), or per block."""
+    blocks = [b for _, b in residual_blocks(model)]
+    if isinstance(enabled, Sequence):
+        if len(enabled) != len(blocks):
+            raise ConfigError(f"Expected {len(blocks)} per-block skip values, got {len(enabled)}.")
+        scales = [_scale(v) for v in enabled]
+    else:
+        scales = [_scale(enabled)] * len(blocks)
+    for block, scale in zip(blocks, scales, strict=True):
+        block.skip_scale = scale
+
+
+def set_stage_skip(model: nn.Module, scales: Sequence[bool | float]) -> None:
+    """Set one shortcut scale per stage; a single value applies to every stage."""
+    groups = stages(model)
+    if len(scales) == 1:
+        scales = list(scales) * len(groups)
+    if len(scales) != len(groups):
+        raise ConfigError(f"This model has {len(groups)} stages, got {len(scales)} skip values.")
+    for group, value in zip(groups, scales, strict=True):
+        for block in group:
+            block.skip_scale = _scale(value)
+
+
+def probe_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """Weights of every convolution and linear layer, in network order: the rows of the
+    per-layer gradient heatmap."""
+    return [
+        (name, m.weight)
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
