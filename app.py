@@ -1,0 +1,12 @@
+"""ResNet Viz: the router. Each page is a script in pages/; this file only registers them."""
+
+import streamlit as st
+
+st.set_page_config(page_title="ResNet Viz", page_icon="🧠", layout="wide")
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,93 @@
+"""Runs: every recorded run; open one, compare several, delete."""
+
+import datetime as dt
+
+import numpy as np
+import streamlit as st
+
+from resnet_viz import ui
+from resnet_viz.figures import line_figure, smooth
+from resnet_viz.train.launcher import refresh
+
+COMPARE = {
+    "Validation accuracy": ("val/acc", False),
+    "Validation loss": ("val/loss", False),
+    "Training loss (per batch)": ("train/loss", True),
+}
+
+st.title("Runs")
+store = ui.store()
+refresh(store)
+runs = store.list_runs()
+if not runs:
+    st.info("No runs yet. Start one on the Train page; it will be listed here.")
+    st.page_link("pages/train.py", label="Go to Train", icon="🏃")
+    st.stop()
+
+
+def best_val(run) -> float | None:
+    if run.summary and run.summary.get("models"):
+        values = [m.get("best_val_acc") for m in run.summary["models"]]
+        values = [v for v in values if v is not None]
+        return max(values) if values else None
+    _, acc = store.scalars(run.id, "val/acc")
+    return float(np.nanmax(acc)) if len(acc) and np.isfinite(acc).any() else None
+
+
+rows = [
+    {
+        "name": r.name,
+        "status": f"{ui.STATUS_ICONS.get(r.status, '')} {r.status}",
+        "setup": ui.describe_config(r.config),
+        "best val acc": best_val(r),
+        "duration (s)": round(r.duration, 1) if r.duration is not None else None,
+        "started": dt.datetime.fromtimestamp(r.created).strftime("%Y-%m-%d %H:%M:%S"),
+        "id": r.id,
+    }
+    for r in runs
+]
+st.caption("Select one run to open it, two or more to compare them.")
+table = st.dataframe(
+    rows,
+    key="runs.table",
+    on_select="rerun",
+    selection_mode="multi-row",
+    hide_index=True,
+    column_config={
+        "best val acc": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+    },
+)
+chosen = [runs[i] for i in table.selection.rows]
+
+if chosen:
+    with st.popover(f"🗑 Delete {len(chosen)} selected"):
+        st.write("Deletes the records and checkpoints of: " + ", ".join(r.id for r in chosen))
+        if st.button("Delete permanently", type="primary", key="runs.delete"):
+            deleted, kept = [], []
+            for r in chosen:
+                try:
+                    store.delete_run(r.id)
+                    deleted.append(r.id)
+                except RuntimeError as err:
+                    kept.append(f"{r.id}: {err}")
+            if kept:
+                st.warning("Not deleted: " + "; ".join(kept))
+            st.toast(f"Deleted {len(deleted)} run(s).", icon="🗑")
+            st.rerun()
+
+if len(chosen) == 1:
+    ui.show_run(chosen[0].id, key="runs.view")
+elif len(chosen) > 1:
+    metric = st.segmented_control(
+        "Compare", list(COMPARE), default="Validation accuracy", key="runs.metric"
+    )
+    key, smoothed = COMPARE[metric or "Validation accuracy"]
+    series = {}
+    for r in chosen:
+        x, y = store.scalars(r.id, key, max_points=2000)
+        series[f"{r.name} ({r.id[-6:]})"] = (x, smooth(y) if smoothed else y)
+    st.plotly_chart(
+        line_figure(series, title=metric or "", y_title=key, height=420), key="runs.compare"
+    )
+    if smoothed:
+        st.caption("Per-batch training loss, smoothed with an exponential moving average (0.9).")

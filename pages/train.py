@@ -1,0 +1,159 @@
+"""Train: set up a run, start it, watch it learn live. The setup is kept in the URL."""
+
+import streamlit as st
+
+from resnet_viz import ui
+from resnet_viz.config import DATASETS, DEVICES, SCHEDULES, TrainConfig
+from resnet_viz.devices import pick_device
+from resnet_viz.errors import ResNetVizError
+from resnet_viz.models import ARCHS, CIFAR_ARCHS
+from resnet_viz.paths import data_root, resolve_under
+from resnet_viz.train.launcher import launch
+from resnet_viz.train.presets import PRESETS, get_preset
+
+URL = {"bind": "query-params"}
+ARCH_LABELS = {a: f"{a} · CIFAR, {a[6:]} layers" for a in CIFAR_ARCHS}
+ARCH_LABELS |= {a: f"{a} · torchvision" for a in ARCHS if a not in CIFAR_ARCHS}
+
+
+def stage_names(arch: str) -> list[str]:
+    return [f"stage {i}" for i in range(1, (3 if arch in CIFAR_ARCHS else 4) + 1)]
+
+
+def widget_values(cfg: TrainConfig) -> dict:
+    """The Train page's widget values for ``cfg`` (keys are the widget keys = URL params)."""
+    stages = stage_names(cfg.model.arch)
+    skip = cfg.model.skip * len(stages) if len(cfg.model.skip) == 1 else cfg.model.skip
+    values = {k: v for k, v in cfg.flat().items() if k != "model.skip"}
+    typed = {
+        "model.batchnorm": cfg.model.batchnorm, "model.pretrained": cfg.model.pretrained,
+        "data.augment": cfg.data.augment, "data.image_size": cfg.data.image_size,
+        "data.train_size": cfg.data.train_size, "data.val_size": cfg.data.val_size,
+        "optim.lr": cfg.optim.lr, "optim.momentum": cfg.optim.momentum,
+        "optim.weight_decay": cfg.optim.weight_decay, "batch_size": cfg.batch_size,
+        "epochs": cfg.epochs, "seed": cfg.seed,
+    }  # fmt: skip
+    values |= typed
+    values["skips"] = [name for name, s in zip(stages, skip, strict=False) if s > 0]
+    return values
+
+
+def config_from_widgets() -> TrainConfig:
+    ss = st.session_state
+    stages = stage_names(ss["model.arch"])
+    flat = {k: ss[k] for k in TrainConfig().flat() if k in ss and k != "model.skip"}
+    flat["model.skip"] = ",".join("1" if s in (ss["skips"] or []) else "0" for s in stages)
+    return TrainConfig().with_overrides(flat)
+
+
+def apply_preset() -> None:
+    for key, value in widget_values(get_preset(st.session_state["preset"])).items():
+        st.session_state[key] = value
+
+
+def reset_skips() -> None:
+    st.session_state["skips"] = stage_names(st.session_state["model.arch"])
+
+
+# ---- per-page state, set up once per session (the URL may override it on first load) ------
+if "train.ready" not in st.session_state:
+    st.session_state["preset"] = "default"
+    for key, value in widget_values(get_preset("default")).items():
+        st.session_state.setdefault(key, value)
+    st.session_state["train.ready"] = True
+
+st.title("Train")
+
+with st.sidebar:
+    st.header("Setup")
+    st.selectbox(
+        "Preset", list(PRESETS), key="preset", on_change=apply_preset, **URL,
+        help="Loads a complete setup; change anything below afterwards.",
+    )  # fmt: skip
+    st.caption(PRESETS[st.session_state["preset"]].description)
+    st.text_input("Run name", key="name", **URL)
+
+    st.subheader("Model")
+    st.selectbox(
+        "Architecture", ARCHS, key="model.arch", format_func=ARCH_LABELS.get,
+        on_change=reset_skips, **URL,
+    )  # fmt: skip
+    st.pills(
+        "Skip connections on in", stage_names(st.session_state["model.arch"]),
+        selection_mode="multi", key="skips", **URL,
+        help="Deselect a stage to turn its residual blocks into plain layer pairs; deselect all "
+        "for the plain twin (same layers, same parameters).",
+    )  # fmt: skip
+    st.toggle("BatchNorm", key="model.batchnorm", **URL)
+    st.toggle(
+        "Pretrained ImageNet weights", key="model.pretrained", **URL,
+        disabled=st.session_state["model.arch"] in CIFAR_ARCHS,
+        help="torchvision models only; needs the weights in the torch hub cache or internet.",
+    )  # fmt: skip
+
+    st.subheader("Data")
+    st.selectbox("Dataset", DATASETS, key="data.dataset", **URL)
+    if st.session_state["data.dataset"] != "shapes":
+        st.text_input(
+            "Folder under the data root", key="data.folder", **URL,
+            help=f"Relative to {data_root()}. CIFAR-10: optional (default 'cifar10'). Image "
+            "folder: one subfolder per class, or train/ and val/ each with those subfolders.",
+        )  # fmt: skip
+    st.selectbox("Image size (pixels)", [32, 64, 96, 128, 224], key="data.image_size", **URL)
+    c1, c2 = st.columns(2)
+    c1.number_input("Train images", 0, 1_000_000, step=1000, key="data.train_size", **URL,
+                    help="Shapes: how many to draw. Others: a cap; 0 = all.")  # fmt: skip
+    c2.number_input("Val images", 0, 1_000_000, step=500, key="data.val_size", **URL)
+    st.toggle("Augment (random crop + flip)", key="data.augment", **URL)
+
+    st.subheader("Optimisation")
+    c1, c2 = st.columns(2)
+    c1.selectbox("Optimizer", ["sgd", "adamw"], key="optim.optimizer", **URL,
+                 format_func={"sgd": "SGD + momentum", "adamw": "AdamW"}.get)  # fmt: skip
+    c2.number_input("Learning rate", 1e-5, 10.0, step=0.01, format="%.4g", key="optim.lr", **URL)
+    c1.selectbox("Schedule", SCHEDULES, key="optim.schedule", **URL)
+    c2.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%.4g",
+                    key="optim.weight_decay", **URL)  # fmt: skip
+    if st.session_state["optim.optimizer"] == "sgd":
+        c1.number_input("Momentum", 0.0, 0.99, step=0.05, key="optim.momentum", **URL)
+    c2.selectbox("Batch size", [16, 32, 64, 128, 256, 512], key="batch_size", **URL)
+    c1.number_input("Epochs", 1, 1000, key="epochs", **URL)
+    c2.number_input("Seed", 0, 2**31 - 1, key="seed", **URL)
+
+    st.subheader("Device")
+    st.selectbox("Train on", DEVICES, key="device", **URL)
+    device, why = pick_device(st.session_state["device"])
+    st.caption(f"**{device}** — {why}")
+
+try:
+    cfg = config_from_widgets()
+    if cfg.data.dataset != "shapes" and cfg.data.folder:
+        resolve_under(data_root(), cfg.data.folder)
+except ResNetVizError as err:
+    cfg = None
+    st.error(f"This setup cannot run: {err}")
+
+left, right = st.columns([4, 1], vertical_alignment="center")
+if cfg is not None:
+    left.markdown(f"**{cfg.name}** · {ui.describe_config(cfg.to_dict())} · on {device}")
+start = right.button("▶ Start training", type="primary", width="stretch", disabled=cfg is None)
+
+if start and cfg is not None:
+    try:
+        run_id = launch(ui.store(), cfg)
+    except ResNetVizError as err:
+        st.error(f"Cannot start: {err}")
+    else:
+        st.session_state["train.run_id"] = run_id
+        st.query_params["run"] = run_id
+        st.toast(f"Started {cfg.name} ({run_id}).", icon="🏃")
+
+run_id = st.session_state.get("train.run_id") or st.query_params.get("run")
+if run_id:
+    ui.show_run(run_id, key="train")
+else:
+    st.info(
+        "Choose a setup in the sidebar (or keep the default preset) and press **Start training**. "
+        "Charts appear within seconds and update every second; you can switch pages or open "
+        "a second tab meanwhile."
+    )

@@ -1,0 +1,78 @@
+"""Loading user images safely: any common format becomes an RGB ``PIL.Image``, or an
+:class:`~resnet_viz.errors.InputError` that says what is wrong and what to do."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+
+MAX_PIXELS = 40_000_000  # ~ a 7700×5200 photo; beyond this decoding alone can take GiBs
+MAX_BYTES = 50 * 1024 * 1024
+
+
+def load_image(data: bytes | str | Path, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode ``data`` (bytes or a file path) to an RGB image, EXIF orientation applied.
+
+    Animated images give their first frame; alpha is composited on white; palette, grayscale,
+    CMYK and 16-bit images are converted.
+    """
+    name = "the image"
+    if isinstance(data, str | Path):
+        path = Path(data)
+        name = path.name
+        try:
+            if path.stat().st_size > MAX_BYTES:
+                raise InputError(f"{name} is larger than {MAX_BYTES // 2**20} MB.")
+            data = path.read_bytes()
+        except OSError as err:
+            raise InputError(f"Cannot read {name}: {err.strerror or err}.") from err
+    if not data:
+        raise InputError(f"{name} is empty (0 bytes).")
+    if len(data) > MAX_BYTES:
+        raise InputError(f"{name} is larger than {MAX_BYTES // 2**20} MB.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > max_pixels:
+                raise InputError(
+                    f"{name} is {w}×{h} pixels, more than the {max_pixels:,} allowed. "
+                    "Resize it and try again."
+                )
+            img.seek(0)  # first frame of an animation
+            img.load()
+    except InputError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(
+            f"{name} is not an image this app can read (PNG, JPEG, WebP, BMP, GIF or TIFF)."
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise InputError(
+            f"{name} looks damaged or truncated and cannot be decoded ({err})."
+        ) from None
+    img = ImageOps.exif_transpose(img) or img
+    return _to_rgb(img)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16/32-bit: rescale to 8 bits by the image's own range rather than clipping.
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+        img = Image.fromarray(arr.astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
+        return background
+    return img.convert("RGB")

@@ -1,0 +1,467 @@
+"""SQLite run store.
+
+Layout under the runs directory::
+
+    runs.db               runs, members, scalars, layer_stats, events, controls
+    <run id>/             checkpoints (safetensors) and config.json of that run
+
+Writers: exactly one worker per run (plus the UI for control rows and status fixes of dead
+workers). Readers: any number of Streamlit sessions, polling. WAL mode lets readers see committed
+data while the worker writes; the worker commits once per logging interval, never per step.
+Per-layer statistics are stored as one float32 blob per logged step, not one row per layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STATUSES = ("queued", "running", "finished", "stopped", "diverged", "failed", "interrupted")
+ACTIVE = ("queued", "running")
+# A worker writes a heartbeat at least every few seconds; after this long without one, and with
+# its process gone, a run is marked interrupted.
+STALE_AFTER_S = 20.0
+# Which list of names labels the columns of each per-layer statistic.
+KIND_GROUP = {
+    "grad_norm": "conv",
+    "weight_norm": "conv",
+    "update_ratio": "conv",
+    "residual_ratio": "block",
+    "response_std": "block",
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL, started REAL, ended REAL,
+    heartbeat REAL, status TEXT NOT NULL, reason TEXT, config TEXT NOT NULL, device TEXT,
+    host TEXT, pid INTEGER, step INTEGER DEFAULT 0, total_steps INTEGER, summary TEXT
+);
+CREATE TABLE IF NOT EXISTS members (
+    run_id TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, config TEXT NOT NULL,
+    layers TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (run_id, idx)
+);
+CREATE TABLE IF NOT EXISTS scalars (
+    run_id TEXT NOT NULL, member INTEGER NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL,
+    value REAL
+);
+CREATE INDEX IF NOT EXISTS scalars_idx ON scalars (run_id, member, key, step);
+CREATE TABLE IF NOT EXISTS layer_stats (
+    run_id TEXT NOT NULL, member INTEGER NOT NULL, kind TEXT NOT NULL, step INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS layer_stats_idx ON layer_stats (run_id, member, kind, step);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, member INTEGER,
+    step INTEGER NOT NULL, t REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL,
+    payload TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_idx ON events (run_id, id);
+CREATE TABLE IF NOT EXISTS controls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, t REAL NOT NULL,
+    kind TEXT NOT NULL, payload TEXT NOT NULL DEFAULT '{}', applied_step INTEGER
+);
+CREATE INDEX IF NOT EXISTS controls_idx ON controls (run_id, id);
+"""
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("RESNET_VIZ_RUNS_DIR", "runs")).expanduser()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    name: str
+    status: str
+    reason: str | None
+    created: float
+    started: float | None
+    ended: float | None
+    heartbeat: float | None
+    config: dict[str, Any]
+    device: str | None
+    host: str | None
+    pid: int | None
+    step: int
+    total_steps: int | None
+    summary: dict[str, Any] | None
+    members: tuple[str, ...]
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended or self.heartbeat or self.started) - self.started
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    member: int | None
+    step: int
+    t: float
+    kind: str
+    message: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Control:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LayerSeries:
+    """Per-layer statistic over steps: ``values[i, j]`` is layer ``layers[j]`` at ``steps[i]``."""
+
+    layers: tuple[str, ...]
+    steps: np.ndarray  # (T,) int64
+    values: np.ndarray  # (T, L) float32
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child (exited, not yet reaped by its parent) still answers kill(0).
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class RunStore:
+    """All reads and writes of run records. Cheap to construct; connections are short-lived
+    except the one a worker keeps while writing its run."""
+
+    def __init__(self, runs_dir: str | Path | None = None) -> None:
+        self.root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "runs.db"
+        with self._connect() as con:
+            con.executescript(_SCHEMA)
+
+    # ---- connections ------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe in WAL mode
+        con.execute("PRAGMA foreign_keys=ON")
+        return con
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        con = self._connect()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / run_id
+
+    # ---- runs -------------------------------------------------------------------------------
+    def create_run(
+        self, name: str, config: dict[str, Any], members: Sequence[tuple[str, dict[str, Any]]]
+    ) -> str:
+        """Record a queued run and its cohort members; returns the new run id."""
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        now = time.time()
+        with self._tx() as con:
+            con.execute(
+                "INSERT INTO runs (id, name, created, status, config) VALUES (?, ?, ?, ?, ?)",
+                (run_id, name, now, "queued", json.dumps(config)),
+            )
+            con.executemany(
+                "INSERT INTO members (run_id, idx, name, config) VALUES (?, ?, ?, ?)",
+                [(run_id, i, n, json.dumps(c)) for i, (n, c) in enumerate(members)],
+            )
+        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        return run_id
+
+    def mark_started(
+        self, run_id: str, *, device: str, total_steps: int, pid: int | None = None
+    ) -> None:
+        now = time.time()
+        with self._tx() as con:
+            con.execute(
+                "UPDATE runs SET status='running', started=?, heartbeat=?, device=?, host=?, "
+                "pid=?, total_steps=? WHERE id=?",
+                (now, now, device, socket.gethostname(), pid or os.getpid(), total_steps, run_id),
+            )
+
+    def set_pid(self, run_id: str, pid: int) -> None:
+        with self._tx() as con:
+            con.execute(
+                "UPDATE runs SET pid=?, host=? WHERE id=?", (pid, socket.gethostname(), run_id)
+            )
+
+    def set_layers(self, run_id: str, member: int, groups: dict[str, Sequence[str]]) -> None:
+        """Name the columns of per-layer statistics: ``{"conv": [...], "block": [...]}``."""
+        with self._tx() as con:
+            con.execute(
+                "UPDATE members SET layers=? WHERE run_id=? AND idx=?",
+                (json.dumps({k: list(v) for k, v in groups.items()}), run_id, member),
+            )
+
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        if status not in STATUSES or status in ACTIVE:
+            raise ValueError(f"not a final status: {status}")
+        now = time.time()
+        with self._tx() as con:
+            con.execute(
+                "UPDATE runs SET status=?, reason=?, ended=?, heartbeat=?, summary=? WHERE id=?",
+                (status, reason, now, now, json.dumps(summary) if summary else None, run_id),
+            )
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        runs = self._runs("WHERE id=?", (run_id,))
+        return runs[0] if runs else None
+
+    def list_runs(self) -> list[RunRecord]:
+        return self._runs("ORDER BY created DESC", ())
+
+    def _runs(self, where: str, args: tuple) -> list[RunRecord]:
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT id, name, status, reason, created, started, ended, heartbeat, config, "
+                f"device, host, pid, step, total_steps, summary FROM runs {where}",
+                args,
+            ).fetchall()
+            names: dict[str, list[str]] = {}
+            for rid, name in con.execute("SELECT run_id, name FROM members ORDER BY run_id, idx"):
+                names.setdefault(rid, []).append(name)
+        return [
+            RunRecord(
+                id=r[0], name=r[1], status=r[2], reason=r[3], created=r[4], started=r[5],
+                ended=r[6], heartbeat=r[7], config=json.loads(r[8]), device=r[9], host=r[10],
+                pid=r[11], step=r[12] or 0, total_steps=r[13],
+                summary=json.loads(r[14]) if r[14] else None, members=tuple(names.get(r[0], ())),
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    def member_layers(self, run_id: str, member: int = 0, group: str = "conv") -> tuple[str, ...]:
+        with self._read() as con:
+            row = con.execute(
+                "SELECT layers FROM members WHERE run_id=? AND idx=?", (run_id, member)
+            ).fetchone()
+        return tuple(json.loads(row[0]).get(group, ())) if row else ()
+
+    def delete_run(self, run_id: str) -> None:
+        run = self.get_run(run_id)
+        if run is None:
+            return
+        if run.active:
+            raise RuntimeError("Stop the run before deleting it.")
+        with self._tx() as con:
+            for table in ("scalars", "layer_stats", "events", "controls", "members"):
+                con.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
+            con.execute("DELETE FROM runs WHERE id=?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    def reap_dead(self, *, exit_codes: dict[str, int | None] | None = None) -> list[str]:
+        """Mark runs whose worker is gone as interrupted; returns their ids.
+
+        A run counts as dead when its heartbeat is stale and its process is not alive on this
+        host (``exit_codes`` lets a launcher that holds the process say so at once).
+        """
+        exit_codes = exit_codes or {}
+        now, host, dead = time.time(), socket.gethostname(), []
+        for run in self._runs("WHERE status IN ('queued', 'running')", ()):
+            code = exit_codes.get(run.id)
+            if code is not None:
+                dead.append((run.id, f"The training process exited unexpectedly (code {code})."))
+                continue
+            last = run.heartbeat or run.created
+            if now - last < STALE_AFTER_S:
+                continue
+            if run.host == host and run.pid and _pid_alive(run.pid):
+                continue
+            dead.append(
+                (run.id, "The training process stopped without saying why (killed, out of "
+                 "memory, or the machine restarted). What it recorded is kept.")
+            )  # fmt: skip
+        for run_id, reason in dead:
+            with self._tx() as con:
+                con.execute(
+                    "UPDATE runs SET status='interrupted', reason=?, ended=COALESCE(heartbeat, ?) "
+                    "WHERE id=? AND status IN ('queued', 'running')",
+                    (reason, now, run_id),
+                )
+        return [d[0] for d in dead]
+
+    # ---- metrics (one writer: the worker) ----------------------------------------------------
+    def write_batch(
+        self,
+        run_id: str,
+        *,
+        step: int,
+        scalars: Iterable[tuple[int, str, int, float]] = (),
+        layer_stats: Iterable[tuple[int, str, int, np.ndarray]] = (),
+        events: Iterable[tuple[int | None, int, str, str, dict[str, Any]]] = (),
+    ) -> None:
+        """Append one logging interval in one transaction, and beat the heart.
+
+        scalars: ``(member, key, step, value)``; layer_stats: ``(member, kind, step, float32
+        vector)``; events: ``(member, step, kind, message, payload)``.
+        """
+        now = time.time()
+        with self._tx() as con:
+            con.executemany(
+                "INSERT INTO scalars (run_id, member, key, step, value) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, m, k, s, None if v != v else float(v)) for m, k, s, v in scalars],
+            )
+            con.executemany(
+                "INSERT INTO layer_stats (run_id, member, kind, step, data) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (run_id, m, k, s, np.asarray(v, dtype="<f4").tobytes())
+                    for m, k, s, v in layer_stats
+                ],
+            )
+            con.executemany(
+                "INSERT INTO events (run_id, member, step, t, kind, message, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, m, s, now, k, msg, json.dumps(p)) for m, s, k, msg, p in events],
+            )
+            con.execute("UPDATE runs SET step=?, heartbeat=? WHERE id=?", (step, now, run_id))
+
+    def add_event(
+        self, run_id: str, kind: str, message: str, *, step: int = 0, member: int | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        with self._tx() as con:
+            con.execute(
+                "INSERT INTO events (run_id, member, step, t, kind, message, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, member, step, time.time(), kind, message, json.dumps(payload or {})),
+            )
+
+    # ---- metrics (readers) -------------------------------------------------------------------
+    def scalar_keys(self, run_id: str, member: int = 0) -> list[str]:
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT DISTINCT key FROM scalars WHERE run_id=? AND member=?", (run_id, member)
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def scalars(
+        self, run_id: str, key: str, member: int = 0, *, max_points: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of one scalar; thinned evenly to about ``max_points``."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT step, value FROM scalars WHERE run_id=? AND member=? AND key=? "
+                "ORDER BY step",
+                (run_id, member, key),
+            ).fetchall()
+        steps = np.array([r[0] for r in rows], dtype=np.int64)
+        values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=np.float64)
+        if max_points and len(rows) > max_points:
+            keep = _thin(len(rows), max_points)
+            steps, values = steps[keep], values[keep]
+        return steps, values
+
+    def layer_series(
+        self, run_id: str, kind: str, member: int = 0, *, max_points: int | None = None
+    ) -> LayerSeries:
+        layers = self.member_layers(run_id, member, KIND_GROUP.get(kind, "conv"))
+        with self._read() as con:
+            n = con.execute(
+                "SELECT COUNT(*) FROM layer_stats WHERE run_id=? AND member=? AND kind=?",
+                (run_id, member, kind),
+            ).fetchone()[0]
+            stride = max(1, -(-n // max_points)) if max_points else 1
+            # Thin in SQL so a long run does not ship every blob to a chart that can't show them.
+            rows = con.execute(
+                "SELECT step, data FROM (SELECT step, data, ROW_NUMBER() OVER (ORDER BY step) - 1 "
+                "AS rn FROM layer_stats WHERE run_id=? AND member=? AND kind=?) "
+                "WHERE rn % ? = 0 OR rn = ? ORDER BY step",
+                (run_id, member, kind, stride, n - 1),
+            ).fetchall()
+        steps = np.array([r[0] for r in rows], dtype=np.int64)
+        width = len(layers)
+        values = np.zeros((len(rows), width), dtype=np.float32)
+        for i, (_, blob) in enumerate(rows):
+            vec = np.frombuffer(blob, dtype="<f4")
+            values[i, : min(width, vec.size)] = vec[:width]
+        return LayerSeries(layers, steps, values)
+
+    def events(self, run_id: str) -> list[Event]:
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT id, member, step, t, kind, message, payload FROM events WHERE run_id=? "
+                "ORDER BY id",
+                (run_id,),
+            ).fetchall()
+        return [Event(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+
+    # ---- controls (UI writes, worker polls) --------------------------------------------------
+    def add_control(self, run_id: str, kind: str, payload: dict[str, Any] | None = None) -> int:
+        with self._tx() as con:
+            cur = con.execute(
+                "INSERT INTO controls (run_id, t, kind, payload) VALUES (?, ?, ?, ?)",
+                (run_id, time.time(), kind, json.dumps(payload or {})),
+            )
+            return int(cur.lastrowid)
+
+    def pending_controls(self, run_id: str, after_id: int = 0) -> list[Control]:
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT id, kind, payload FROM controls WHERE run_id=? AND id>? "
+                "AND applied_step IS NULL ORDER BY id",
+                (run_id, after_id),
+            ).fetchall()
+        return [Control(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def mark_applied(self, control_id: int, step: int) -> None:
+        with self._tx() as con:
+            con.execute("UPDATE controls SET applied_step=? WHERE id=?", (step, control_id))
+
+
+def _thin(n: int, max_points: int) -> np.ndarray:
+    """Evenly spaced indices into ``range(n)``, always keeping the last."""
+    keep = np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+    return keep

@@ -1,0 +1,99 @@
+"""``python -m resnet_viz.train``: train headless, into the same run store the app reads.
+
+    python -m resnet_viz.train --preset default [--runs-dir DIR] [--set optim.lr=0.05 ...]
+
+Prints progress (a bar on a terminal, plain lines otherwise) and ends with one JSON line:
+run id, status, steps, seconds, and per model its final train loss and best val accuracy.
+Exit status: 0 finished or stopped, 3 diverged, 1 failed or interrupted, 2 bad arguments.
+The app starts this same entry point with ``--run-id`` for a run it has already recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..config import TrainConfig
+from ..errors import ConfigError
+from ..store import RunStore
+from .launcher import record_run
+from .presets import PRESETS, get_preset
+from .trainer import Trainer
+
+EXIT = {"finished": 0, "stopped": 0, "diverged": 3, "failed": 1, "interrupted": 1}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m resnet_viz.train", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--preset", default="default", help=f"one of: {', '.join(PRESETS)}")
+    p.add_argument("--runs-dir", type=Path, default=None, help="run store (default ./runs)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. optim.lr=0.05 (repeatable)")  # fmt: skip
+    p.add_argument("--run-id", default=None, help=argparse.SUPPRESS)  # used by the app
+    p.add_argument("--export", type=Path, default=None,
+                   help="also copy the finished checkpoint to this path")  # fmt: skip
+    return p.parse_args(argv)
+
+
+class Progress:
+    """A one-line bar on a terminal; a plain line every few seconds otherwise (logs, CI)."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream, self.tty, self.last = stream, stream.isatty(), 0.0
+
+    def __call__(self, step: int, total: int, info: dict[str, float]) -> None:
+        now = time.monotonic()
+        if not self.tty and now - self.last < 5 and step < total:
+            return
+        self.last = now
+        frac = step / total if total else 0.0
+        acc = info.get("val_acc", math.nan)
+        text = f"step {step}/{total} ({frac:4.0%}) loss {info.get('loss', math.nan):.4f}"
+        text += f" val acc {acc:.1%}" if not math.isnan(acc) else ""
+        if self.tty:
+            bar = "#" * int(30 * frac)
+            self.stream.write(f"\r[{bar:<30}] {text}")
+            if step >= total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    store = RunStore(args.runs_dir)
+    try:
+        if args.run_id:
+            run = store.get_run(args.run_id)
+            if run is None:
+                raise ConfigError(f"No run {args.run_id} in {store.root}.")
+            cfg = TrainConfig.from_dict(run.config).validate()
+            run_id = args.run_id
+        else:
+            cfg = get_preset(args.preset).with_overrides(args.overrides)
+            run_id = record_run(store, cfg)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"run {run_id} → {store.root}", file=sys.stderr)
+    summary = Trainer(cfg, store, run_id, progress=Progress()).run()
+    if args.export and summary["status"] == "finished":
+        args.export.parent.mkdir(parents=True, exist_ok=True)
+        src = store.run_dir(run_id) / "model-0.safetensors"
+        tmp = args.export.with_suffix(".tmp")
+        tmp.write_bytes(src.read_bytes())
+        os.replace(tmp, args.export)
+    print(json.dumps(summary))
+    return EXIT.get(summary["status"], 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
