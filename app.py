@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="ResNet Viz", page_icon="🧠", layout="wide")
+st.set_page_config(page_title="ResNet Viz", page_icon=":material/hub:", layout="wide")
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

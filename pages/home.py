@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from resnet_viz import ui
+
+ui.route_through_app()
+
 st.title("ResNet Viz")
 st.markdown(
     """
@@ -15,14 +19,18 @@ download: the default setup reaches 90% validation accuracy in under a minute on
 )
 c1, c2 = st.columns(2)
 with c1, st.container(border=True):
-    st.page_link("pages/train.py", label="**Train** a ResNet and watch it learn", icon="🏃")
+    st.page_link(
+        "pages/train.py",
+        label="**Train** a ResNet and watch it learn",
+        icon=":material/model_training:",
+    )
     st.caption(
         "Pick an architecture (CIFAR ResNet-8…110 or torchvision ResNet-18/34/50), skips, "
         "BatchNorm, dataset and optimiser; press Start. The setup lives in the page URL, so a "
         "link opens the same experiment."
     )
 with c2, st.container(border=True):
-    st.page_link("pages/runs.py", label="**Runs**: every run, kept", icon="📚")
+    st.page_link("pages/runs.py", label="**Runs**: every run, kept", icon=":material/history:")
     st.caption(
         "Open any past run's charts, compare runs on one chart, delete what you no longer need."
         " Runs survive server restarts."

@@ -9,6 +9,8 @@ from resnet_viz import ui
 from resnet_viz.figures import line_figure, smooth
 from resnet_viz.train.launcher import refresh
 
+ui.route_through_app()
+
 COMPARE = {
     "Validation accuracy": ("val/acc", False),
     "Validation loss": ("val/loss", False),
@@ -21,7 +23,7 @@ refresh(store)
 runs = store.list_runs()
 if not runs:
     st.info("No runs yet. Start one on the Train page; it will be listed here.")
-    st.page_link("pages/train.py", label="Go to Train", icon="🏃")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
 
@@ -37,7 +39,7 @@ def best_val(run) -> float | None:
 rows = [
     {
         "name": r.name,
-        "status": f"{ui.STATUS_ICONS.get(r.status, '')} {r.status}",
+        "status": r.status,
         "setup": ui.describe_config(r.config),
         "best val acc": best_val(r),
         "duration (s)": round(r.duration, 1) if r.duration is not None else None,
@@ -60,7 +62,7 @@ table = st.dataframe(
 chosen = [runs[i] for i in table.selection.rows]
 
 if chosen:
-    with st.popover(f"🗑 Delete {len(chosen)} selected"):
+    with st.popover(f"Delete {len(chosen)} selected", icon=":material/delete:"):
         st.write("Deletes the records and checkpoints of: " + ", ".join(r.id for r in chosen))
         if st.button("Delete permanently", type="primary", key="runs.delete"):
             deleted, kept = [], []
@@ -72,7 +74,7 @@ if chosen:
                     kept.append(f"{r.id}: {err}")
             if kept:
                 st.warning("Not deleted: " + "; ".join(kept))
-            st.toast(f"Deleted {len(deleted)} run(s).", icon="🗑")
+            st.toast(f"Deleted {len(deleted)} run(s).", icon=":material/delete:")
             st.rerun()
 
 if len(chosen) == 1:

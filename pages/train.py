@@ -3,7 +3,7 @@
 import streamlit as st
 
 from resnet_viz import ui
-from resnet_viz.config import DATASETS, DEVICES, SCHEDULES, TrainConfig
+from resnet_viz.config import DATASETS, DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet_viz.devices import pick_device
 from resnet_viz.errors import ResNetVizError
 from resnet_viz.models import ARCHS, CIFAR_ARCHS
@@ -11,9 +11,9 @@ from resnet_viz.paths import data_root, resolve_under
 from resnet_viz.train.launcher import launch
 from resnet_viz.train.presets import PRESETS, get_preset
 
+ui.route_through_app()
+
 URL = {"bind": "query-params"}
-ARCH_LABELS = {a: f"{a} · CIFAR, {a[6:]} layers" for a in CIFAR_ARCHS}
-ARCH_LABELS |= {a: f"{a} · torchvision" for a in ARCHS if a not in CIFAR_ARCHS}
 
 
 def stage_names(arch: str) -> list[str]:
@@ -43,7 +43,7 @@ def config_from_widgets() -> TrainConfig:
     stages = stage_names(ss["model.arch"])
     flat = {k: ss[k] for k in TrainConfig().flat() if k in ss and k != "model.skip"}
     flat["model.skip"] = ",".join("1" if s in (ss["skips"] or []) else "0" for s in stages)
-    return TrainConfig().with_overrides(flat)
+    return get_preset("default").with_overrides(flat)
 
 
 def apply_preset() -> None:
@@ -55,12 +55,13 @@ def reset_skips() -> None:
     st.session_state["skips"] = stage_names(st.session_state["model.arch"])
 
 
-# ---- per-page state, set up once per session (the URL may override it on first load) ------
-if "train.ready" not in st.session_state:
-    st.session_state["preset"] = "default"
-    for key, value in widget_values(get_preset("default")).items():
-        st.session_state.setdefault(key, value)
-    st.session_state["train.ready"] = True
+# Widget defaults are the default preset: Streamlit drops a bound URL parameter that equals its
+# widget's default, so a link carries exactly what differs from the default preset.
+D = widget_values(get_preset("default"))
+ARCH_NOTES = {a: f"CIFAR-style ResNet-{a[6:]} (He et al. 2015, §4.2): 16/32/64 filters, "
+              "parameter-free identity shortcuts." for a in CIFAR_ARCHS}  # fmt: skip
+ARCH_NOTES |= {a: f"torchvision {a}; ImageNet design, works on small images too."
+               for a in ARCHS if a not in CIFAR_ARCHS}  # fmt: skip
 
 st.title("Train")
 
@@ -71,57 +72,74 @@ with st.sidebar:
         help="Loads a complete setup; change anything below afterwards.",
     )  # fmt: skip
     st.caption(PRESETS[st.session_state["preset"]].description)
-    st.text_input("Run name", key="name", **URL)
+    st.text_input("Run name", D["name"], key="name", **URL)
 
     st.subheader("Model")
-    st.selectbox(
-        "Architecture", ARCHS, key="model.arch", format_func=ARCH_LABELS.get,
+    arch = st.selectbox(
+        "Architecture", ARCHS, ARCHS.index(D["model.arch"]), key="model.arch",
         on_change=reset_skips, **URL,
     )  # fmt: skip
+    st.caption(ARCH_NOTES[arch])
+    stages = stage_names(arch)
     st.pills(
-        "Skip connections on in", stage_names(st.session_state["model.arch"]),
-        selection_mode="multi", key="skips", **URL,
+        "Skip connections on in", stages, selection_mode="multi", default=stages, key="skips",
+        **URL,
         help="Deselect a stage to turn its residual blocks into plain layer pairs; deselect all "
         "for the plain twin (same layers, same parameters).",
     )  # fmt: skip
-    st.toggle("BatchNorm", key="model.batchnorm", **URL)
+    st.toggle("BatchNorm", D["model.batchnorm"], key="model.batchnorm", **URL)
     st.toggle(
-        "Pretrained ImageNet weights", key="model.pretrained", **URL,
-        disabled=st.session_state["model.arch"] in CIFAR_ARCHS,
+        "Pretrained ImageNet weights", D["model.pretrained"], key="model.pretrained", **URL,
+        disabled=arch in CIFAR_ARCHS,
         help="torchvision models only; needs the weights in the torch hub cache or internet.",
     )  # fmt: skip
 
     st.subheader("Data")
-    st.selectbox("Dataset", DATASETS, key="data.dataset", **URL)
-    if st.session_state["data.dataset"] != "shapes":
+    dataset = st.selectbox(
+        "Dataset", DATASETS, DATASETS.index(D["data.dataset"]), key="data.dataset", **URL
+    )
+    if dataset != "shapes":
         st.text_input(
-            "Folder under the data root", key="data.folder", **URL,
+            "Folder under the data root", D["data.folder"], key="data.folder", **URL,
             help=f"Relative to {data_root()}. CIFAR-10: optional (default 'cifar10'). Image "
             "folder: one subfolder per class, or train/ and val/ each with those subfolders.",
         )  # fmt: skip
-    st.selectbox("Image size (pixels)", [32, 64, 96, 128, 224], key="data.image_size", **URL)
+    sizes = [32, 64, 96, 128, 224]
+    st.selectbox("Image size (pixels)", sizes, sizes.index(D["data.image_size"]),
+                 key="data.image_size", **URL)  # fmt: skip
     c1, c2 = st.columns(2)
-    c1.number_input("Train images", 0, 1_000_000, step=1000, key="data.train_size", **URL,
+    c1.number_input("Train images", 0, 1_000_000, D["data.train_size"], step=1000,
+                    key="data.train_size", **URL,
                     help="Shapes: how many to draw. Others: a cap; 0 = all.")  # fmt: skip
-    c2.number_input("Val images", 0, 1_000_000, step=500, key="data.val_size", **URL)
-    st.toggle("Augment (random crop + flip)", key="data.augment", **URL)
+    c2.number_input("Val images", 0, 1_000_000, D["data.val_size"], step=500,
+                    key="data.val_size", **URL)  # fmt: skip
+    st.toggle("Augment (random crop + flip)", D["data.augment"], key="data.augment", **URL)
 
     st.subheader("Optimisation")
     c1, c2 = st.columns(2)
-    c1.selectbox("Optimizer", ["sgd", "adamw"], key="optim.optimizer", **URL,
-                 format_func={"sgd": "SGD + momentum", "adamw": "AdamW"}.get)  # fmt: skip
-    c2.number_input("Learning rate", 1e-5, 10.0, step=0.01, format="%.4g", key="optim.lr", **URL)
-    c1.selectbox("Schedule", SCHEDULES, key="optim.schedule", **URL)
-    c2.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%.4g",
+    optimizers = list(OPTIMIZERS)
+    optimizer = c1.selectbox("Optimizer", optimizers, optimizers.index(D["optim.optimizer"]),
+                             key="optim.optimizer", **URL,
+                             help="sgd: SGD with (Nesterov) momentum. adamw: AdamW.")  # fmt: skip
+    c2.number_input("Learning rate", 1e-5, 10.0, D["optim.lr"], step=0.01, format="%.4g",
+                    key="optim.lr", **URL)  # fmt: skip
+    schedules = list(SCHEDULES)
+    c1.selectbox("Schedule", schedules, schedules.index(D["optim.schedule"]),
+                 key="optim.schedule", **URL)  # fmt: skip
+    c2.number_input("Weight decay", 0.0, 1.0, D["optim.weight_decay"], step=1e-4, format="%.4g",
                     key="optim.weight_decay", **URL)  # fmt: skip
-    if st.session_state["optim.optimizer"] == "sgd":
-        c1.number_input("Momentum", 0.0, 0.99, step=0.05, key="optim.momentum", **URL)
-    c2.selectbox("Batch size", [16, 32, 64, 128, 256, 512], key="batch_size", **URL)
-    c1.number_input("Epochs", 1, 1000, key="epochs", **URL)
-    c2.number_input("Seed", 0, 2**31 - 1, key="seed", **URL)
+    if optimizer == "sgd":
+        c1.number_input("Momentum", 0.0, 0.99, D["optim.momentum"], step=0.05,
+                        key="optim.momentum", **URL)  # fmt: skip
+    batch_sizes = [16, 32, 64, 128, 256, 512]
+    c2.selectbox("Batch size", batch_sizes, batch_sizes.index(D["batch_size"]), key="batch_size",
+                 **URL)  # fmt: skip
+    c1.number_input("Epochs", 1, 1000, D["epochs"], key="epochs", **URL)
+    c2.number_input("Seed", 0, 2**31 - 1, D["seed"], key="seed", **URL)
 
     st.subheader("Device")
-    st.selectbox("Train on", DEVICES, key="device", **URL)
+    devices = list(DEVICES)
+    st.selectbox("Train on", devices, devices.index(D["device"]), key="device", **URL)
     device, why = pick_device(st.session_state["device"])
     st.caption(f"**{device}** — {why}")
 
@@ -136,7 +154,13 @@ except ResNetVizError as err:
 left, right = st.columns([4, 1], vertical_alignment="center")
 if cfg is not None:
     left.markdown(f"**{cfg.name}** · {ui.describe_config(cfg.to_dict())} · on {device}")
-start = right.button("▶ Start training", type="primary", width="stretch", disabled=cfg is None)
+start = right.button(
+    "Start training",
+    icon=":material/play_arrow:",
+    type="primary",
+    width="stretch",
+    disabled=cfg is None,
+)
 
 if start and cfg is not None:
     try:
@@ -146,7 +170,7 @@ if start and cfg is not None:
     else:
         st.session_state["train.run_id"] = run_id
         st.query_params["run"] = run_id
-        st.toast(f"Started {cfg.name} ({run_id}).", icon="🏃")
+        st.toast(f"Started {cfg.name} ({run_id}).", icon=":material/directions_run:")
 
 run_id = st.session_state.get("train.run_id") or st.query_params.get("run")
 if run_id:

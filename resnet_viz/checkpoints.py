@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from .config import ModelConfig
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import CheckpointError, DataError
 from .models import build_model, set_stage_skip
 
 FORMAT = "resnet-viz-checkpoint/1"
@@ -59,10 +59,9 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         meta = json.loads(header[_META_KEY])
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{Path(path).name}: damaged configuration header ({err}).") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{Path(path).name}: unknown checkpoint format {meta.get('format')!r}."
-        )
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"{Path(path).name}: unknown checkpoint format {found!r}.")
     return meta
 
 
@@ -72,9 +71,9 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     try:
         model_cfg = ModelConfig(**{**meta["model"], "skip": tuple(meta["model"]["skip"])})
         model = build_model(model_cfg.arch, int(meta["num_classes"]), batchnorm=model_cfg.batchnorm)
-    except (KeyError, TypeError, ConfigError, DataError) as err:
+        set_stage_skip(model, model_cfg.skip)
+    except (KeyError, TypeError, ValueError, DataError) as err:  # ConfigError is a ValueError
         raise CheckpointError(f"{Path(path).name}: bad model description ({err}).") from None
-    set_stage_skip(model, model_cfg.skip)
     with safe_open(str(path), framework="pt") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     expected = model.state_dict()

@@ -104,9 +104,10 @@ def set_stage_skip(model: nn.Module, scales: Sequence[bool | float]) -> None:
         scales = list(scales) * len(groups)
     if len(scales) != len(groups):
         raise ConfigError(f"This model has {len(groups)} stages, got {len(scales)} skip values.")
-    for group, value in zip(groups, scales, strict=True):
+    values = [_scale(v) for v in scales]  # check every value before changing any block
+    for group, value in zip(groups, values, strict=True):
         for block in group:
-            block.skip_scale = _scale(value)
+            block.skip_scale = value
 
 
 def probe_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:

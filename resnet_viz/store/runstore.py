@@ -463,5 +463,6 @@ class RunStore:
 
 def _thin(n: int, max_points: int) -> np.ndarray:
     """Evenly spaced indices into ``range(n)``, always keeping the last."""
-    keep = np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+    # At least two: linspace(0, n - 1, 1) is [0] alone, which would drop the last point.
+    keep = np.unique(np.linspace(0, n - 1, max(max_points, 2)).round().astype(np.int64))
     return keep

@@ -99,11 +99,13 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module, total_steps: int):
     elif o.schedule == "step":  # ÷10 at 50% and 75%, as He et al. (2015) §4.2
         milestones = [int(total_steps * 0.5), int(total_steps * 0.75)]
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
-    elif o.schedule == "onecycle":
+    elif o.schedule == "onecycle" and total_steps >= 4:
+        # At least two warm-up steps: OneCycleLR divides by zero when a phase is one step long.
+        pct_start = max(0.25, 2.0 / total_steps)
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=o.lr, total_steps=total_steps, pct_start=0.25
+            opt, max_lr=o.lr, total_steps=total_steps, pct_start=pct_start
         )
-    else:
+    else:  # constant (also one-cycle runs too short to have a cycle)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     return opt, sched
 

@@ -16,8 +16,10 @@ POLL_SECONDS = 1.0
 MAX_POINTS = 600  # per chart; the store thins longer series evenly
 
 STATUS_ICONS = {
-    "queued": "⏳", "running": "🏃", "finished": "✅", "stopped": "⏹️", "diverged": "💥",
-    "failed": "❌", "interrupted": "⚠️",
+    "queued": ":material/hourglass_empty:", "running": ":material/directions_run:",
+    "finished": ":material/check_circle:", "stopped": ":material/stop_circle:",
+    "diverged": ":material/warning:", "failed": ":material/error:",
+    "interrupted": ":material/report:",
 }  # fmt: skip
 
 
@@ -32,11 +34,17 @@ def store() -> RunStore:
 
 
 def describe_config(cfg: dict[str, Any]) -> str:
-    """``resnet8 · shapes · skips 1 · BN · sgd lr 0.1 onecycle · 4 ep × 128``."""
+    """``resnet8 · shapes · skips on · BN · sgd lr 0.1 onecycle · 4 ep × 128``."""
     m, d, o = cfg.get("model", {}), cfg.get("data", {}), cfg.get("optim", {})
-    skips = ",".join(f"{s:g}" for s in m.get("skip", [1]))
+    scales = m.get("skip", [1])
+    if all(s == 1 for s in scales):
+        skips = "skips on"
+    elif all(s == 0 for s in scales):
+        skips = "skips off (plain)"
+    else:
+        skips = "skips " + ",".join(f"{s:g}" for s in scales)
     return (
-        f"{m.get('arch')} · {d.get('dataset')} · skips {skips} · "
+        f"{m.get('arch')} · {d.get('dataset')} · {skips} · "
         f"{'BN' if m.get('batchnorm', True) else 'no BN'} · {o.get('optimizer')} lr "
         f"{o.get('lr'):g} {o.get('schedule')} · {cfg.get('epochs')} ep × {cfg.get('batch_size')}"
     )
@@ -100,11 +108,15 @@ def _header(s: RunStore, run: RunRecord, key: str) -> None:
     top[0].markdown(f"### {icon} {run.name} · `{run.id}`")
     top[0].caption(describe_config(run.config) + (f" · device {run.device}" if run.device else ""))
     stop = run.active and top[1].button(
-        "⏹ Stop", key=f"{key}.stop.{run.id}", type="primary", width="stretch"
+        "Stop",
+        icon=":material/stop:",
+        key=f"{key}.stop.{run.id}",
+        type="primary",
+        width="stretch",
     )
     if stop:
         request_stop(s, run.id)
-        st.toast("Stop requested; the worker stops at its next step.", icon="⏹️")
+        st.toast("Stop requested; the worker stops at its next step.", icon=":material/stop:")
     total = run.total_steps or 0
     elapsed = run.duration
     eta = None

@@ -85,8 +85,8 @@ def _playwright():
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     runs, data = tmp_path / "runs", tmp_path / "data"
-    runs.mkdir()
-    data.mkdir()
+    runs.mkdir(exist_ok=True)
+    data.mkdir(exist_ok=True)
     srv = Server(runs, data)
     srv.start()
     yield srv

@@ -1,0 +1,38 @@
+"""Shared fixtures: every test gets its own runs directory and data root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # These machines have 2 cores shared with other work; torch's two OpenMP threads then spin
+    # against each other and tiny forward passes get ~10x slower. One thread is faster here.
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency, but keep conftest light
+        return
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "runs"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(monkeypatch: pytest.MonkeyPatch, runs_dir: Path, data_root: Path) -> None:
+    """Nothing a test does lands in the checkout's ./runs or ./data."""
+    monkeypatch.setenv("RESNET_VIZ_RUNS_DIR", str(runs_dir))
+    monkeypatch.setenv("RESNET_VIZ_DATA_ROOT", str(data_root))

@@ -1,0 +1,469 @@
+"""Tests for the SQLite run store (resnet_viz.store.runstore)."""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from resnet_viz.store import ACTIVE, STATUSES, RunStore, default_runs_dir
+from resnet_viz.store import runstore as runstore_module
+
+CONV = ["conv1", "layer1.0.conv1", "layer1.0.conv2", "fc"]
+BLOCKS = ["layer1.0", "layer2.0"]
+
+
+@pytest.fixture
+def store(runs_dir: Path) -> RunStore:
+    return RunStore(runs_dir)
+
+
+def _run(store: RunStore, name: str = "run", members: int = 1) -> str:
+    config = {"name": name, "model": {"arch": "resnet8", "skip": [1.0]}, "epochs": 2}
+    cohort = [(f"m{i}", {"arch": "resnet8", "skip": [float(i % 2)]}) for i in range(members)]
+    return store.create_run(name, config, cohort)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # exited and reaped: the pid names no process now
+    return proc.pid
+
+
+# ---- runs -------------------------------------------------------------------------------------
+def test_default_runs_dir_follows_the_environment(runs_dir):
+    assert default_runs_dir() == runs_dir
+    assert RunStore().root == runs_dir
+
+
+def test_create_get_list_round_trip(store):
+    run_id = _run(store, "first", members=2)
+    run = store.get_run(run_id)
+    assert run is not None
+    assert run.id == run_id and run.name == "first"
+    assert run.status == "queued" and run.active
+    assert run.config == {"name": "first", "model": {"arch": "resnet8", "skip": [1.0]}, "epochs": 2}
+    assert run.members == ("m0", "m1")
+    assert run.started is None and run.ended is None and run.duration is None
+    assert run.step == 0 and run.summary is None and run.reason is None
+    assert store.run_dir(run_id).is_dir()
+    assert [r.id for r in store.list_runs()] == [run_id]
+
+
+def test_list_runs_newest_first(store):
+    ids = [_run(store, f"r{i}") for i in range(3)]
+    assert [r.id for r in store.list_runs()] == ids[::-1]
+    assert len(set(ids)) == 3
+
+
+def test_get_unknown_run_is_none(store):
+    assert store.get_run("nope") is None
+
+
+def test_member_configs_are_stored(store):
+    run_id = _run(store, members=2)
+    with sqlite3.connect(store.db_path) as con:
+        rows = con.execute(
+            "SELECT idx, name, config FROM members WHERE run_id=? ORDER BY idx", (run_id,)
+        ).fetchall()
+    assert [(i, n) for i, n, _ in rows] == [(0, "m0"), (1, "m1")]
+    assert '"skip": [1.0]' in rows[1][2]
+
+
+def test_mark_started_and_finish(store):
+    run_id = _run(store)
+    store.mark_started(run_id, device="cpu", total_steps=100)
+    run = store.get_run(run_id)
+    assert run.status == "running" and run.active
+    assert run.device == "cpu" and run.total_steps == 100
+    assert run.pid == os.getpid()
+    assert run.started is not None and run.heartbeat is not None
+    store.finish(run_id, "finished", summary={"steps": 100, "best": 0.5})
+    run = store.get_run(run_id)
+    assert run.status == "finished" and not run.active
+    assert run.summary == {"steps": 100, "best": 0.5}
+    assert run.ended >= run.started
+    assert run.duration == pytest.approx(run.ended - run.started)
+
+
+def test_mark_started_with_explicit_pid(store):
+    run_id = _run(store)
+    store.mark_started(run_id, device="cuda", total_steps=5, pid=4242)
+    assert store.get_run(run_id).pid == 4242
+    store.set_pid(run_id, 4343)
+    assert store.get_run(run_id).pid == 4343
+
+
+@pytest.mark.parametrize("status", ["running", "queued", "exploded"])
+def test_finish_refuses_a_non_final_status(store, status):
+    run_id = _run(store)
+    with pytest.raises(ValueError):
+        store.finish(run_id, status)
+    assert store.get_run(run_id).status == "queued"
+
+
+def test_finish_with_a_reason(store):
+    run_id = _run(store)
+    store.finish(run_id, "failed", reason="Out of memory.")
+    run = store.get_run(run_id)
+    assert (run.status, run.reason) == ("failed", "Out of memory.")
+    assert set(ACTIVE) < set(STATUSES)
+
+
+def test_a_second_store_on_the_same_dir_sees_the_same_runs(store, runs_dir):
+    run_id = _run(store, "shared")
+    other = RunStore(runs_dir)
+    assert [r.id for r in other.list_runs()] == [run_id]
+    other.finish(run_id, "stopped")
+    assert store.get_run(run_id).status == "stopped"
+
+
+def test_database_is_in_wal_mode(store):
+    with sqlite3.connect(store.db_path) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+
+
+# ---- metrics ----------------------------------------------------------------------------------
+def test_write_batch_then_read_back_exactly(store):
+    run_id = _run(store)
+    store.set_layers(run_id, 0, {"conv": CONV, "block": BLOCKS})
+    rng = np.random.default_rng(0)
+    grads = rng.random((6, len(CONV)), dtype=np.float32) * 10
+    ratios = rng.random((6, len(BLOCKS)), dtype=np.float32)
+    for step in range(1, 7):
+        store.write_batch(
+            run_id,
+            step=step,
+            scalars=[(0, "train/loss", step, 1.0 / step), (0, "lr", step, 0.1)],
+            layer_stats=[
+                (0, "grad_norm", step, grads[step - 1]),
+                (0, "residual_ratio", step, ratios[step - 1]),
+            ],
+        )
+    assert store.get_run(run_id).step == 6
+    assert store.scalar_keys(run_id) == ["lr", "train/loss"]
+    steps, values = store.scalars(run_id, "train/loss")
+    assert steps.dtype == np.int64 and steps.tolist() == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_array_equal(values, [1.0 / s for s in range(1, 7)])  # REAL is a double
+
+    series = store.layer_series(run_id, "grad_norm")
+    assert series.layers == tuple(CONV)
+    assert series.steps.tolist() == [1, 2, 3, 4, 5, 6]
+    assert series.values.dtype == np.float32
+    np.testing.assert_array_equal(series.values, grads)  # float32 blobs: bit-exact
+
+    blocks = store.layer_series(run_id, "residual_ratio")
+    assert blocks.layers == tuple(BLOCKS)
+    np.testing.assert_array_equal(blocks.values, ratios)
+
+
+def test_layer_kinds_map_to_their_name_groups(store):
+    run_id = _run(store)
+    store.set_layers(run_id, 0, {"conv": CONV, "block": BLOCKS})
+    assert store.member_layers(run_id, 0, "conv") == tuple(CONV)
+    assert store.member_layers(run_id, 0, "block") == tuple(BLOCKS)
+    for kind in ("grad_norm", "weight_norm", "update_ratio"):
+        assert store.layer_series(run_id, kind).layers == tuple(CONV)
+    for kind in ("residual_ratio", "response_std"):
+        assert store.layer_series(run_id, kind).layers == tuple(BLOCKS)
+
+
+def test_members_are_kept_apart(store):
+    run_id = _run(store, members=2)
+    store.set_layers(run_id, 0, {"conv": CONV})
+    store.set_layers(run_id, 1, {"conv": CONV[:2]})
+    store.write_batch(
+        run_id,
+        step=1,
+        scalars=[(0, "train/loss", 1, 2.0), (1, "train/loss", 1, 3.0)],
+        layer_stats=[(0, "grad_norm", 1, np.ones(4)), (1, "grad_norm", 1, np.full(2, 2.0))],
+    )
+    assert store.scalars(run_id, "train/loss", 1)[1].tolist() == [3.0]
+    assert store.scalars(run_id, "train/loss", 0)[1].tolist() == [2.0]
+    assert store.layer_series(run_id, "grad_norm", 1).values.tolist() == [[2.0, 2.0]]
+    assert store.layer_series(run_id, "grad_norm", 0).values.tolist() == [[1.0] * 4]
+
+
+def test_non_finite_scalars(store):
+    run_id = _run(store)
+    store.write_batch(
+        run_id,
+        step=3,
+        scalars=[
+            (0, "train/loss", 1, 2.5),
+            (0, "train/loss", 2, float("nan")),
+            (0, "train/loss", 3, float("inf")),
+        ],
+    )
+    steps, values = store.scalars(run_id, "train/loss")
+    assert steps.tolist() == [1, 2, 3]
+    assert values[0] == 2.5 and math.isnan(values[1]) and values[2] == math.inf
+
+
+def test_empty_reads(store):
+    run_id = _run(store)
+    steps, values = store.scalars(run_id, "train/loss", max_points=10)
+    assert steps.shape == (0,) and values.shape == (0,)
+    series = store.layer_series(run_id, "grad_norm", max_points=10)
+    assert series.layers == () and series.values.shape == (0, 0)
+
+
+def _fill(store: RunStore, run_id: str, n: int) -> None:
+    store.set_layers(run_id, 0, {"conv": ["a", "b"]})
+    store.write_batch(
+        run_id,
+        step=n,
+        scalars=[(0, "train/loss", s, float(s)) for s in range(1, n + 1)],
+        layer_stats=[
+            (0, "grad_norm", s, np.array([s, -s], dtype=np.float32)) for s in range(1, n + 1)
+        ],
+    )
+
+
+@pytest.mark.parametrize(("n", "max_points"), [(1000, 100), (1000, 7), (101, 100), (50, 2)])
+def test_thinning_keeps_first_last_and_about_max_points(store, n, max_points):
+    run_id = _run(store)
+    _fill(store, run_id, n)
+    steps, values = store.scalars(run_id, "train/loss", max_points=max_points)
+    assert max_points // 2 <= len(steps) <= max_points + 1
+    assert steps[0] == 1 and steps[-1] == n
+    assert np.all(np.diff(steps) > 0)
+    np.testing.assert_array_equal(values, steps.astype(float))  # rows stay paired
+
+    series = store.layer_series(run_id, "grad_norm", max_points=max_points)
+    assert max_points // 2 <= len(series.steps) <= max_points + 1
+    assert series.steps[0] == 1 and series.steps[-1] == n
+    assert np.all(np.diff(series.steps) > 0)
+    np.testing.assert_array_equal(series.values[:, 0], series.steps.astype(np.float32))
+    np.testing.assert_array_equal(series.values[:, 1], -series.steps.astype(np.float32))
+
+
+def test_no_thinning_below_max_points(store):
+    run_id = _run(store)
+    _fill(store, run_id, 20)
+    assert store.scalars(run_id, "train/loss", max_points=20)[0].tolist() == list(range(1, 21))
+    assert store.layer_series(run_id, "grad_norm", max_points=50).steps.tolist() == list(
+        range(1, 21)
+    )
+
+
+def test_thinning_to_one_point_keeps_the_last(store):
+    run_id = _run(store)
+    _fill(store, run_id, 10)
+    steps, _ = store.scalars(run_id, "train/loss", max_points=1)
+    assert steps[-1] == 10
+
+
+def test_layer_series_tolerates_vectors_of_another_width(store):
+    run_id = _run(store)
+    store.set_layers(run_id, 0, {"conv": ["a", "b", "c"]})
+    store.write_batch(
+        run_id,
+        step=2,
+        layer_stats=[(0, "grad_norm", 1, np.ones(2)), (0, "grad_norm", 2, np.ones(5))],
+    )
+    series = store.layer_series(run_id, "grad_norm")
+    assert series.values.tolist() == [[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]]
+
+
+# ---- events and controls ----------------------------------------------------------------------
+def test_events(store):
+    run_id = _run(store)
+    store.add_event(run_id, "info", "Device: cpu")
+    store.write_batch(run_id, step=7, events=[(0, 7, "diverged", "boom", {"loss": None})])
+    store.add_event(run_id, "checkpoint", "Saved.", step=9, member=0, payload={"path": "x"})
+    events = store.events(run_id)
+    assert [e.kind for e in events] == ["info", "diverged", "checkpoint"]
+    assert [e.step for e in events] == [0, 7, 9]
+    assert [e.member for e in events] == [None, 0, 0]
+    assert events[1].message == "boom" and events[1].payload == {"loss": None}
+    assert events[2].payload == {"path": "x"} and events[0].payload == {}
+    assert events[0].id < events[1].id < events[2].id
+    assert all(e.t > 0 for e in events)
+    assert store.events(_run(store)) == []
+
+
+def test_controls(store):
+    run_id = _run(store)
+    other = _run(store)
+    a = store.add_control(run_id, "stop")
+    b = store.add_control(run_id, "skip", {"mask": [1, 0, 1]})
+    store.add_control(other, "stop")
+    pending = store.pending_controls(run_id)
+    assert [(c.id, c.kind, c.payload) for c in pending] == [
+        (a, "stop", {}),
+        (b, "skip", {"mask": [1, 0, 1]}),
+    ]
+    assert [c.id for c in store.pending_controls(run_id, after_id=a)] == [b]
+    assert store.pending_controls(run_id, after_id=b) == []
+    store.mark_applied(a, 12)
+    assert [c.id for c in store.pending_controls(run_id)] == [b]
+    store.mark_applied(b, 13)
+    assert store.pending_controls(run_id) == []
+    assert len(store.pending_controls(other)) == 1
+
+
+# ---- deleting ---------------------------------------------------------------------------------
+def test_delete_run_removes_rows_and_folder(store):
+    run_id, keep = _run(store), _run(store)
+    for rid in (run_id, keep):
+        _fill(store, rid, 5)
+        store.add_event(rid, "info", "x")
+        store.add_control(rid, "stop")
+        store.finish(rid, "finished")
+    (store.run_dir(run_id) / "model-0.safetensors").write_bytes(b"x")
+    store.delete_run(run_id)
+    assert store.get_run(run_id) is None
+    assert not store.run_dir(run_id).exists()
+    with sqlite3.connect(store.db_path) as con:
+        for table in ("runs", "members", "scalars", "layer_stats", "events", "controls"):
+            column = "id" if table == "runs" else "run_id"
+            count = con.execute(f"SELECT COUNT(*) FROM {table} WHERE {column}=?", (run_id,))
+            assert count.fetchone()[0] == 0, table
+    # The other run is untouched.
+    assert store.get_run(keep) is not None
+    assert len(store.scalars(keep, "train/loss")[0]) == 5
+    assert store.run_dir(keep).is_dir()
+    store.delete_run("never-existed")  # a no-op
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_delete_refuses_an_active_run(store, started):
+    run_id = _run(store)
+    if started:
+        store.mark_started(run_id, device="cpu", total_steps=1)
+    with pytest.raises(RuntimeError, match="Stop"):
+        store.delete_run(run_id)
+    assert store.get_run(run_id) is not None
+    assert store.run_dir(run_id).is_dir()
+
+
+# ---- reaping dead workers ---------------------------------------------------------------------
+def test_reap_dead_marks_a_stale_run_of_a_dead_process(store, monkeypatch):
+    run_id = _run(store)
+    store.mark_started(run_id, device="cpu", total_steps=10, pid=_dead_pid())
+    _fill(store, run_id, 4)
+    assert store.reap_dead() == []  # heartbeat is fresh
+    assert store.get_run(run_id).status == "running"
+    monkeypatch.setattr(runstore_module, "STALE_AFTER_S", 0.0)
+    assert store.reap_dead() == [run_id]
+    run = store.get_run(run_id)
+    assert run.status == "interrupted" and not run.active
+    assert "What it recorded is kept" in run.reason
+    assert run.ended == run.heartbeat
+    assert len(store.scalars(run_id, "train/loss")[0]) == 4  # metrics kept
+    assert store.layer_series(run_id, "grad_norm").values.shape == (4, 2)
+    assert store.reap_dead() == []  # only once
+
+
+def test_reap_dead_spares_a_live_process(store, monkeypatch):
+    run_id = _run(store)
+    store.mark_started(run_id, device="cpu", total_steps=10, pid=os.getpid())
+    monkeypatch.setattr(runstore_module, "STALE_AFTER_S", 0.0)
+    assert store.reap_dead() == []
+    assert store.get_run(run_id).status == "running"
+
+
+def test_reap_dead_with_exit_codes_acts_at_once(store):
+    run_id, other, done = _run(store), _run(store), _run(store)
+    store.mark_started(run_id, device="cpu", total_steps=10, pid=os.getpid())
+    store.mark_started(other, device="cpu", total_steps=10, pid=os.getpid())
+    store.finish(done, "finished")
+    reaped = store.reap_dead(exit_codes={run_id: -9, other: None, done: 1})
+    assert reaped == [run_id]
+    run = store.get_run(run_id)
+    assert run.status == "interrupted" and "-9" in run.reason
+    assert store.get_run(other).status == "running"
+    assert store.get_run(done).status == "finished"
+
+
+def test_reap_dead_leaves_finished_runs_alone(store, monkeypatch):
+    run_id = _run(store)
+    store.mark_started(run_id, device="cpu", total_steps=10, pid=_dead_pid())
+    store.finish(run_id, "finished")
+    monkeypatch.setattr(runstore_module, "STALE_AFTER_S", 0.0)
+    assert store.reap_dead() == []
+    assert store.get_run(run_id).status == "finished"
+
+
+# ---- concurrency ------------------------------------------------------------------------------
+def test_one_writer_and_one_reader_concurrently(runs_dir):
+    setup = RunStore(runs_dir)
+    run_id = _run(setup)
+    setup.set_layers(run_id, 0, {"conv": ["a", "b", "c"]})
+    batches = 300
+    attempted = 0  # incremented *before* each commit: readers can never see more than this
+    done = threading.Event()
+    reader_started, halfway, read_at_halfway = (threading.Event() for _ in range(3))
+    errors: list[BaseException] = []
+    seen: list[tuple[int, int]] = []
+
+    def writer() -> None:
+        nonlocal attempted
+        store = RunStore(runs_dir)
+        try:
+            reader_started.wait(30)
+            for step in range(1, batches + 1):
+                if step == batches // 2 + 1:  # make sure some reads overlap the writing
+                    halfway.set()
+                    read_at_halfway.wait(30)
+                attempted = step
+                store.write_batch(
+                    run_id,
+                    step=step,
+                    scalars=[(0, "train/loss", step, float(step))],
+                    layer_stats=[(0, "grad_norm", step, np.full(3, step, dtype=np.float32))],
+                )
+        except BaseException as err:
+            errors.append(err)
+        finally:
+            done.set()
+
+    def reader() -> None:
+        store = RunStore(runs_dir)
+        try:
+            while True:
+                finished, was_halfway = done.is_set(), halfway.is_set()
+                steps, values = store.scalars(run_id, "train/loss")
+                series = store.layer_series(run_id, "grad_norm", max_points=50)
+                limit = attempted
+                assert len(steps) <= limit
+                # Every batch is one transaction: a reader sees a gap-free prefix.
+                assert steps.tolist() == list(range(1, len(steps) + 1))
+                np.testing.assert_array_equal(values, steps.astype(float))
+                if len(series.steps):
+                    assert series.steps[-1] <= limit
+                    np.testing.assert_array_equal(series.values[:, 0], series.steps)
+                seen.append((len(steps), len(series.steps)))
+                reader_started.set()
+                if was_halfway:  # this read began while the writer was waiting
+                    read_at_halfway.set()
+                if finished:
+                    return
+                time.sleep(0.001)
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    counts = [s for s, _ in seen]
+    assert counts == sorted(counts)  # never goes backwards
+    assert batches // 2 in counts  # a read while the writer was paused half-way
+    assert counts[0] < batches
+    steps, _ = setup.scalars(run_id, "train/loss")
+    assert len(steps) == batches and counts[-1] == batches
+    assert len(setup.layer_series(run_id, "grad_norm").steps) == batches
+    assert setup.get_run(run_id).step == batches

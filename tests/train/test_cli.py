@@ -1,0 +1,126 @@
+"""``python -m resnet_viz.train``: the headless entry point the app's worker also uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from resnet_viz.config import TrainConfig
+from resnet_viz.store import RunStore
+from resnet_viz.store import runstore as runstore_mod
+from resnet_viz.train import launcher
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["data.train_size=256", "data.val_size=128", "batch_size=64", "epochs=1"]
+
+
+def cli(*args: str, runs: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "resnet_viz.train", "--runs-dir", str(runs), *args]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+def test_preset_run_prints_progress_and_one_json_line(tmp_path):
+    out_model = tmp_path / "exported.safetensors"
+    sets = [a for s in TINY for a in ("--set", s)]
+    res = cli("--preset", "default", *sets, "--export", str(out_model), runs=tmp_path / "runs")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "finished" and summary["steps"] == 4
+    assert summary["seconds"] > 0
+    (model,) = summary["models"]
+    assert model["name"] == "resnet8"
+    assert model["final_train_loss"] > 0 and 0 <= model["best_val_acc"] <= 1
+    assert "step 4/4" in res.stderr  # plain progress lines when not on a terminal
+    assert out_model.exists()
+    # The run is in the same store the app reads.
+    run = RunStore(tmp_path / "runs").get_run(summary["run_id"])
+    assert run.status == "finished" and run.config["epochs"] == 1
+
+
+def test_bad_settings_exit_2_with_a_message(tmp_path):
+    res = cli("--set", "optim.lr=fast", runs=tmp_path / "runs")
+    assert res.returncode == 2 and "Bad value for optim.lr" in res.stderr
+    res = cli("--preset", "nope", runs=tmp_path / "runs")
+    assert res.returncode == 2 and "Unknown preset" in res.stderr
+
+
+def test_divergence_exits_3(tmp_path):
+    sets = [*TINY, "model.batchnorm=false", "model.skip=0", "optim.lr=10",
+            "optim.schedule=constant", "log_every=1"]  # fmt: skip
+    res = cli(*[a for s in sets for a in ("--set", s)], runs=tmp_path / "runs")
+    assert res.returncode == 3, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["status"] == "diverged"
+
+
+def test_failure_exits_1(tmp_path):
+    sets = [*TINY, "data.dataset=folder", "data.folder=nowhere"]
+    res = cli(*[a for s in sets for a in ("--set", s)], runs=tmp_path / "runs")
+    assert res.returncode == 1
+    assert json.loads(res.stdout.strip().splitlines()[-1])["status"] == "failed"
+
+
+def _wait(predicate, timeout: float = 120.0, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
+def test_launched_worker_trains_and_stops_on_request(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    cfg = TrainConfig().with_overrides([*TINY[:3], "epochs=50", "log_every=1"])
+    run_id = launcher.launch(store, cfg)
+    _wait(lambda: store.get_run(run_id).step >= 2)
+    launcher.request_stop(store, run_id)
+    t0 = time.monotonic()
+    run = _wait(lambda: (r := store.get_run(run_id)).status != "running" and r)
+    assert run.status == "stopped"
+    assert time.monotonic() - t0 < 5  # Stop acts at the next flush (≤ 0.5 s of steps)
+    assert (store.run_dir(run_id) / "model-0.safetensors").exists()
+    assert (store.run_dir(run_id) / "worker.log").exists()
+
+
+def test_killed_worker_leaves_an_interrupted_readable_run(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs")
+    cfg = TrainConfig().with_overrides([*TINY[:3], "epochs=50", "log_every=1"])
+    run_id = launcher.launch(store, cfg)
+    _wait(lambda: store.get_run(run_id).step >= 2)
+    pid = store.get_run(run_id).pid
+    os.kill(pid, signal.SIGKILL)
+    _wait(lambda: launcher.exit_codes().get(run_id) is not None, timeout=20)
+    assert launcher.refresh(store) == [run_id]
+    run = store.get_run(run_id)
+    assert run.status == "interrupted" and "exited unexpectedly" in run.reason
+    steps, _ = store.scalars(run_id, "train/loss")
+    assert len(steps) >= 2  # what it recorded is still there
+
+
+def test_dead_worker_found_after_a_server_restart(tmp_path, monkeypatch):
+    """A fresh process (no Popen handle) still finds a dead worker through pid + heartbeat."""
+    store = RunStore(tmp_path / "runs")
+    run_id = launcher.record_run(store, TrainConfig())
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    store.mark_started(run_id, device="cpu", total_steps=10, pid=dead.pid)
+    monkeypatch.setattr(runstore_mod, "STALE_AFTER_S", 0.0)
+    assert store.reap_dead() == [run_id]
+    assert store.get_run(run_id).status == "interrupted"
+
+
+def test_sigterm_stops_cleanly(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    cfg = TrainConfig().with_overrides([*TINY[:3], "epochs=50", "log_every=1"])
+    run_id = launcher.launch(store, cfg)
+    _wait(lambda: store.get_run(run_id).step >= 2)
+    os.kill(store.get_run(run_id).pid, signal.SIGTERM)
+    run = _wait(lambda: (r := store.get_run(run_id)).status != "running" and r)
+    assert run.status == "stopped" and "termination signal" in run.reason

@@ -1,0 +1,176 @@
+"""The training loop end to end on tiny runs: what it records, stop, divergence, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from resnet_viz.checkpoints import load_checkpoint
+from resnet_viz.config import TrainConfig
+from resnet_viz.data import Batches, load_dataset
+from resnet_viz.store import RunStore
+from resnet_viz.train import Trainer
+from resnet_viz.train import trainer as trainer_mod
+from resnet_viz.train.launcher import record_run
+
+TINY = {"data.train_size": 256, "data.val_size": 128, "batch_size": 64, "epochs": 2}
+
+
+def tiny(**overrides) -> TrainConfig:
+    return TrainConfig().with_overrides({**TINY, **overrides})
+
+
+def train(store: RunStore, cfg: TrainConfig, **kwargs) -> tuple[str, dict]:
+    run_id = record_run(store, cfg)
+    return run_id, Trainer(cfg, store, run_id, **kwargs).run()
+
+
+@pytest.fixture
+def store(tmp_path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+def test_finished_run_records_everything(store):
+    run_id, summary = train(store, tiny(log_every=3))
+    run = store.get_run(run_id)
+    assert run.status == "finished" and summary["status"] == "finished"
+    steps_per_epoch = 256 // 64
+    assert summary["steps"] == run.step == run.total_steps == 2 * steps_per_epoch
+    # One train/loss row per step, in order, all finite.
+    steps, loss = store.scalars(run_id, "train/loss")
+    assert steps.tolist() == list(range(1, 9))
+    assert np.isfinite(loss).all()
+    assert summary["models"][0]["final_train_loss"] == pytest.approx(loss[-1], rel=1e-5)
+    # Validation: evals_per_epoch=2 → 4 evaluations, best matches the summary.
+    vsteps, vacc = store.scalars(run_id, "val/acc")
+    assert vsteps.tolist() == [2, 4, 6, 8]
+    assert summary["models"][0]["best_val_acc"] == pytest.approx(vacc.max(), abs=1e-6)
+    # Gradient norms: one vector per step, one column per conv/linear layer, network order.
+    grads = store.layer_series(run_id, "grad_norm")
+    assert grads.layers[0] == "conv1" and grads.layers[-1] == "fc"
+    assert grads.values.shape == (8, len(grads.layers))
+    assert (grads.values > 0).all()
+    # Per-block probes at each evaluation.
+    ratio = store.layer_series(run_id, "residual_ratio")
+    assert ratio.layers == ("layer1.0", "layer2.0", "layer3.0")
+    assert ratio.steps.tolist() == [2, 4, 6, 8]
+    # LR follows the one-cycle schedule: rises then falls.
+    _, lr = store.scalars(run_id, "lr")
+    assert lr.argmax() not in (0, len(lr) - 1)
+
+
+def test_grad_norms_match_a_plain_per_parameter_computation(store, monkeypatch):
+    """What the store holds for step 1 equals ‖∂L/∂W‖ computed the obvious way."""
+    cfg = tiny(epochs=1)
+    run_id, _ = train(store, cfg)
+    recorded = store.layer_series(run_id, "grad_norm").values[0]
+
+    from resnet_viz.models import build_model, probe_layers
+
+    data = load_dataset(cfg.data, cache_dir=store.root / ".cache")
+    batches = Batches(data.train, 64, mean=data.mean, std=data.std, device=torch.device("cpu"))
+    torch.manual_seed(cfg.seed)
+    model = build_model("resnet8", 10)
+    x, y = next(batches.epoch(0))
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    expected = np.array([p.grad.norm().item() for _, p in probe_layers(model)])
+    np.testing.assert_allclose(recorded, expected, rtol=1e-4)
+
+
+def test_same_seed_same_losses(store):
+    _, a = train(store, tiny(epochs=1))
+    _, b = train(store, tiny(epochs=1))
+    assert a["models"][0]["final_train_loss"] == b["models"][0]["final_train_loss"]
+
+
+def test_checkpoint_reloads_the_trained_model(store):
+    run_id, _ = train(store, tiny(epochs=1))
+    model, meta = load_checkpoint(store.run_dir(run_id) / "model-0.safetensors")
+    assert meta["run_id"] == run_id and meta["classes"][0] == "circle"
+    assert meta["train_config"]["epochs"] == 1
+    cfg = TrainConfig.from_dict(meta["train_config"])
+    data = load_dataset(cfg.data, cache_dir=store.root / ".cache")
+    val = Batches(data.val, 128, mean=meta["mean"], std=meta["std"], device=torch.device("cpu"),
+                  shuffle=False)  # fmt: skip
+    x, y = next(val.epoch())
+    with torch.no_grad():
+        acc = (model(x).argmax(1) == y).float().mean().item()
+    _, vacc = store.scalars(run_id, "val/acc")
+    assert acc == pytest.approx(vacc[-1], abs=1e-6)
+
+
+def test_stop_control_ends_the_run_and_keeps_a_checkpoint(store, monkeypatch):
+    cfg = tiny(epochs=3, log_every=1)
+    run_id = record_run(store, cfg)
+    store.add_control(run_id, "stop")  # already waiting when the first interval is flushed
+    summary = Trainer(cfg, store, run_id).run()
+    run = store.get_run(run_id)
+    assert run.status == "stopped" and "Stopped from the app at step 1" in run.reason
+    assert summary["steps"] == 1
+    assert (store.run_dir(run_id) / "model-0.safetensors").exists()
+    assert store.pending_controls(run_id) == []
+
+
+def test_divergence_is_detected_and_marked(store):
+    # A plain net without BatchNorm at lr 10: the loss blows up within a few steps.
+    cfg = tiny(**{"model.batchnorm": False, "model.skip": "0", "optim.lr": 10.0,
+                  "optim.schedule": "constant", "log_every": 1})  # fmt: skip
+    run_id, summary = train(store, cfg)
+    run = store.get_run(run_id)
+    assert run.status == "diverged", run.reason
+    n = summary["models"][0]["diverged_at"]
+    assert n is not None and 1 <= n < run.total_steps
+    assert f"diverged at step {n}" in run.reason
+    events = [e for e in store.events(run_id) if e.kind == "diverged"]
+    assert events and events[0].step == n
+    # Training stopped there: nothing recorded after the flush that saw it, and no NaN checkpoint.
+    assert run.step < run.total_steps
+    assert not (store.run_dir(run_id) / "model-0.safetensors").exists()
+
+
+def test_exploding_loss_threshold(store, monkeypatch):
+    monkeypatch.setattr(trainer_mod, "EXPLODE_FACTOR", 1e-3)  # any loss "explodes"
+    _, summary = train(store, tiny(epochs=1, log_every=1))
+    assert summary["status"] == "diverged"
+    assert summary["models"][0]["diverged_at"] == 1  # step 1 is checked against itself too
+
+
+def test_bad_data_fails_with_a_readable_reason(store, tmp_path):
+    cfg = tiny(**{"data.dataset": "folder", "data.folder": "missing"})
+    run_id, summary = train(store, cfg, data_root=tmp_path)
+    run = store.get_run(run_id)
+    assert run.status == "failed" and "is not a folder" in run.reason
+    assert summary["steps"] == 0
+
+
+def test_crash_inside_the_loop_fails_the_run_not_the_caller(store, monkeypatch):
+    def boom(self, m, x, y):
+        raise RuntimeError("simulated kernel failure")
+
+    monkeypatch.setattr(Trainer, "_step", boom)
+    run_id, summary = train(store, tiny(epochs=1))
+    run = store.get_run(run_id)
+    assert run.status == "failed" and "simulated kernel failure" in run.reason
+    assert summary["status"] == "failed"
+
+
+def test_out_of_memory_says_what_to_do(store, monkeypatch):
+    def oom(self, m, x, y):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(Trainer, "_step", oom)
+    run_id, _ = train(store, tiny(epochs=1))
+    run = store.get_run(run_id)
+    assert run.status == "failed" and "Lower the batch size" in run.reason
+
+
+def test_member_labels():
+    from resnet_viz.config import ModelConfig
+    from resnet_viz.train import member_label
+
+    assert member_label(ModelConfig("resnet20")) == "resnet20"
+    assert member_label(ModelConfig("resnet20", skip=(0.0,))) == "plain20"
+    assert member_label(ModelConfig("resnet20", skip=(1, 0, 1), batchnorm=False)) == (
+        "resnet20 skip 1,0,1 no-BN"
+    )
