@@ -26,13 +26,19 @@ def widget_values(cfg: TrainConfig) -> dict:
     skip = cfg.model.skip * len(stages) if len(cfg.model.skip) == 1 else cfg.model.skip
     values = {k: v for k, v in cfg.flat().items() if k != "model.skip"}
     typed = {
-        "model.batchnorm": cfg.model.batchnorm, "model.pretrained": cfg.model.pretrained,
-        "data.augment": cfg.data.augment, "data.image_size": cfg.data.image_size,
-        "data.train_size": cfg.data.train_size, "data.val_size": cfg.data.val_size,
-        "optim.lr": cfg.optim.lr, "optim.momentum": cfg.optim.momentum,
-        "optim.weight_decay": cfg.optim.weight_decay, "batch_size": cfg.batch_size,
-        "epochs": cfg.epochs, "seed": cfg.seed,
-    }  # fmt: skip
+        "model.batchnorm": cfg.model.batchnorm,
+        "model.pretrained": cfg.model.pretrained,
+        "data.augment": cfg.data.augment,
+        "data.image_size": cfg.data.image_size,
+        "data.train_size": cfg.data.train_size,
+        "data.val_size": cfg.data.val_size,
+        "optim.lr": cfg.optim.lr,
+        "optim.momentum": cfg.optim.momentum,
+        "optim.weight_decay": cfg.optim.weight_decay,
+        "batch_size": cfg.batch_size,
+        "epochs": cfg.epochs,
+        "seed": cfg.seed,
+    }
     values |= typed
     values["skips"] = [name for name, s in zip(stages, skip, strict=False) if s > 0]
     return values
@@ -58,41 +64,62 @@ def reset_skips() -> None:
 # Widget defaults are the default preset: Streamlit drops a bound URL parameter that equals its
 # widget's default, so a link carries exactly what differs from the default preset.
 D = widget_values(get_preset("default"))
-ARCH_NOTES = {a: f"CIFAR-style ResNet-{a[6:]} (He et al. 2015, §4.2): 16/32/64 filters, "
-              "parameter-free identity shortcuts." for a in CIFAR_ARCHS}  # fmt: skip
-ARCH_NOTES |= {a: f"torchvision {a}; ImageNet design, works on small images too."
-               for a in ARCHS if a not in CIFAR_ARCHS}  # fmt: skip
+ARCH_NOTES = {
+    a: f"CIFAR-style ResNet-{a[6:]} (He et al. 2015, §4.2): 16/32/64 filters, "
+    "parameter-free identity shortcuts."
+    for a in CIFAR_ARCHS
+}
+ARCH_NOTES |= {
+    a: f"torchvision {a}; ImageNet design, works on small images too."
+    for a in ARCHS
+    if a not in CIFAR_ARCHS
+}
 
 st.title("Train")
 
 with st.sidebar:
     st.header("Setup")
     st.selectbox(
-        "Preset", list(PRESETS), key="preset", on_change=apply_preset, **URL,
+        "Preset",
+        list(PRESETS),
+        key="preset",
+        on_change=apply_preset,
+        **URL,
         help="Loads a complete setup; change anything below afterwards.",
-    )  # fmt: skip
+    )
     st.caption(PRESETS[st.session_state["preset"]].description)
     st.text_input("Run name", D["name"], key="name", **URL)
 
     st.subheader("Model")
     arch = st.selectbox(
-        "Architecture", ARCHS, ARCHS.index(D["model.arch"]), key="model.arch",
-        on_change=reset_skips, **URL,
-    )  # fmt: skip
+        "Architecture",
+        ARCHS,
+        ARCHS.index(D["model.arch"]),
+        key="model.arch",
+        on_change=reset_skips,
+        **URL,
+    )
     st.caption(ARCH_NOTES[arch])
     stages = stage_names(arch)
     st.pills(
-        "Skip connections on in", stages, selection_mode="multi", default=stages, key="skips",
+        "Skip connections on in",
+        stages,
+        selection_mode="multi",
+        default=stages,
+        key="skips",
         **URL,
         help="Deselect a stage to turn its residual blocks into plain layer pairs; deselect all "
         "for the plain twin (same layers, same parameters).",
-    )  # fmt: skip
+    )
     st.toggle("BatchNorm", D["model.batchnorm"], key="model.batchnorm", **URL)
     st.toggle(
-        "Pretrained ImageNet weights", D["model.pretrained"], key="model.pretrained", **URL,
+        "Pretrained ImageNet weights",
+        D["model.pretrained"],
+        key="model.pretrained",
+        **URL,
         disabled=arch in CIFAR_ARCHS,
         help="torchvision models only; needs the weights in the torch hub cache or internet.",
-    )  # fmt: skip
+    )
 
     st.subheader("Data")
     dataset = st.selectbox(
@@ -100,40 +127,73 @@ with st.sidebar:
     )
     if dataset != "shapes":
         st.text_input(
-            "Folder under the data root", D["data.folder"], key="data.folder", **URL,
+            "Folder under the data root",
+            D["data.folder"],
+            key="data.folder",
+            **URL,
             help=f"Relative to {data_root()}. CIFAR-10: optional (default 'cifar10'). Image "
             "folder: one subfolder per class, or train/ and val/ each with those subfolders.",
-        )  # fmt: skip
+        )
     sizes = [32, 64, 96, 128, 224]
-    st.selectbox("Image size (pixels)", sizes, sizes.index(D["data.image_size"]),
-                 key="data.image_size", **URL)  # fmt: skip
+    st.selectbox(
+        "Image size (pixels)",
+        sizes,
+        sizes.index(D["data.image_size"]),
+        key="data.image_size",
+        **URL,
+    )
     c1, c2 = st.columns(2)
-    c1.number_input("Train images", 0, 1_000_000, D["data.train_size"], step=1000,
-                    key="data.train_size", **URL,
-                    help="Shapes: how many to draw. Others: a cap; 0 = all.")  # fmt: skip
-    c2.number_input("Val images", 0, 1_000_000, D["data.val_size"], step=500,
-                    key="data.val_size", **URL)  # fmt: skip
+    c1.number_input(
+        "Train images",
+        0,
+        1_000_000,
+        D["data.train_size"],
+        step=1000,
+        key="data.train_size",
+        **URL,
+        help="Shapes: how many to draw. Others: a cap; 0 = all.",
+    )
+    c2.number_input(
+        "Val images", 0, 1_000_000, D["data.val_size"], step=500, key="data.val_size", **URL
+    )
     st.toggle("Augment (random crop + flip)", D["data.augment"], key="data.augment", **URL)
 
     st.subheader("Optimisation")
     c1, c2 = st.columns(2)
     optimizers = list(OPTIMIZERS)
-    optimizer = c1.selectbox("Optimizer", optimizers, optimizers.index(D["optim.optimizer"]),
-                             key="optim.optimizer", **URL,
-                             help="sgd: SGD with (Nesterov) momentum. adamw: AdamW.")  # fmt: skip
-    c2.number_input("Learning rate", 1e-5, 10.0, D["optim.lr"], step=0.01, format="%.4g",
-                    key="optim.lr", **URL)  # fmt: skip
+    optimizer = c1.selectbox(
+        "Optimizer",
+        optimizers,
+        optimizers.index(D["optim.optimizer"]),
+        key="optim.optimizer",
+        **URL,
+        help="sgd: SGD with (Nesterov) momentum. adamw: AdamW.",
+    )
+    c2.number_input(
+        "Learning rate", 1e-5, 10.0, D["optim.lr"], step=0.01, format="%.4g", key="optim.lr", **URL
+    )
     schedules = list(SCHEDULES)
-    c1.selectbox("Schedule", schedules, schedules.index(D["optim.schedule"]),
-                 key="optim.schedule", **URL)  # fmt: skip
-    c2.number_input("Weight decay", 0.0, 1.0, D["optim.weight_decay"], step=1e-4, format="%.4g",
-                    key="optim.weight_decay", **URL)  # fmt: skip
+    c1.selectbox(
+        "Schedule", schedules, schedules.index(D["optim.schedule"]), key="optim.schedule", **URL
+    )
+    c2.number_input(
+        "Weight decay",
+        0.0,
+        1.0,
+        D["optim.weight_decay"],
+        step=1e-4,
+        format="%.4g",
+        key="optim.weight_decay",
+        **URL,
+    )
     if optimizer == "sgd":
-        c1.number_input("Momentum", 0.0, 0.99, D["optim.momentum"], step=0.05,
-                        key="optim.momentum", **URL)  # fmt: skip
+        c1.number_input(
+            "Momentum", 0.0, 0.99, D["optim.momentum"], step=0.05, key="optim.momentum", **URL
+        )
     batch_sizes = [16, 32, 64, 128, 256, 512]
-    c2.selectbox("Batch size", batch_sizes, batch_sizes.index(D["batch_size"]), key="batch_size",
-                 **URL)  # fmt: skip
+    c2.selectbox(
+        "Batch size", batch_sizes, batch_sizes.index(D["batch_size"]), key="batch_size", **URL
+    )
     c1.number_input("Epochs", 1, 1000, D["epochs"], key="epochs", **URL)
     c2.number_input("Seed", 0, 2**31 - 1, D["seed"], key="seed", **URL)
 

@@ -22,8 +22,17 @@ from ..paths import data_root, resolve_under
 from .shapes import SHAPE_CLASSES, make_shapes
 
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MAX_FOLDER_IMAGES = 50_000
 # Shapes are drawn from fixed streams, independent of the training seed, so runs that differ

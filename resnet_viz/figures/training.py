@@ -78,10 +78,16 @@ def line_figure(
     for name, (x, y) in (faint or {}).items():
         fig.add_trace(
             go.Scatter(
-                x=x, y=y, name=name, mode="lines", opacity=0.3, line={"width": 1},
-                showlegend=False, hoverinfo="skip",
+                x=x,
+                y=y,
+                name=name,
+                mode="lines",
+                opacity=0.3,
+                line={"width": 1},
+                showlegend=False,
+                hoverinfo="skip",
             )
-        )  # fmt: skip
+        )
     for name, (x, y) in lines.items():
         mode = "lines+markers" if len(x) < 30 else "lines"
         fig.add_trace(go.Scatter(x=x, y=y, name=name, mode=mode))

@@ -275,13 +275,25 @@ class RunStore:
                 names.setdefault(rid, []).append(name)
         return [
             RunRecord(
-                id=r[0], name=r[1], status=r[2], reason=r[3], created=r[4], started=r[5],
-                ended=r[6], heartbeat=r[7], config=json.loads(r[8]), device=r[9], host=r[10],
-                pid=r[11], step=r[12] or 0, total_steps=r[13],
-                summary=json.loads(r[14]) if r[14] else None, members=tuple(names.get(r[0], ())),
+                id=r[0],
+                name=r[1],
+                status=r[2],
+                reason=r[3],
+                created=r[4],
+                started=r[5],
+                ended=r[6],
+                heartbeat=r[7],
+                config=json.loads(r[8]),
+                device=r[9],
+                host=r[10],
+                pid=r[11],
+                step=r[12] or 0,
+                total_steps=r[13],
+                summary=json.loads(r[14]) if r[14] else None,
+                members=tuple(names.get(r[0], ())),
             )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     def member_layers(self, run_id: str, member: int = 0, group: str = "conv") -> tuple[str, ...]:
         with self._read() as con:
@@ -321,9 +333,12 @@ class RunStore:
             if run.host == host and run.pid and _pid_alive(run.pid):
                 continue
             dead.append(
-                (run.id, "The training process stopped without saying why (killed, out of "
-                 "memory, or the machine restarted). What it recorded is kept.")
-            )  # fmt: skip
+                (
+                    run.id,
+                    "The training process stopped without saying why (killed, out of "
+                    "memory, or the machine restarted). What it recorded is kept.",
+                )
+            )
         for run_id, reason in dead:
             with self._tx() as con:
                 con.execute(
@@ -369,9 +384,15 @@ class RunStore:
             con.execute("UPDATE runs SET step=?, heartbeat=? WHERE id=?", (step, now, run_id))
 
     def add_event(
-        self, run_id: str, kind: str, message: str, *, step: int = 0, member: int | None = None,
+        self,
+        run_id: str,
+        kind: str,
+        message: str,
+        *,
+        step: int = 0,
+        member: int | None = None,
         payload: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         with self._tx() as con:
             con.execute(
                 "INSERT INTO events (run_id, member, step, t, kind, message, payload) "

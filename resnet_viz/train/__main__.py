@@ -34,11 +34,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--preset", default="default", help=f"one of: {', '.join(PRESETS)}")
     p.add_argument("--runs-dir", type=Path, default=None, help="run store (default ./runs)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting, e.g. optim.lr=0.05 (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. optim.lr=0.05 (repeatable)",
+    )
     p.add_argument("--run-id", default=None, help=argparse.SUPPRESS)  # used by the app
-    p.add_argument("--export", type=Path, default=None,
-                   help="also copy the finished checkpoint to this path")  # fmt: skip
+    p.add_argument(
+        "--export", type=Path, default=None, help="also copy the finished checkpoint to this path"
+    )
     return p.parse_args(argv)
 
 

@@ -49,9 +49,13 @@ def launch(store: RunStore, cfg: TrainConfig, *, data_root: Path | None = None) 
         str(store.root),
     ]
     proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
         start_new_session=True,
-    )  # fmt: skip
+    )
     log.close()
     store.set_pid(run_id, proc.pid)
     with _lock:

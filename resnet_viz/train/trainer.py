@@ -185,9 +185,14 @@ class Trainer:
         cache = self.store.root / ".cache"
         data = load_dataset(cfg.data, seed=cfg.seed, root=self.data_root, cache_dir=cache)
         batches = Batches(
-            data.train, cfg.batch_size, mean=data.mean, std=data.std, device=self.device,
-            augment=cfg.data.augment, seed=cfg.seed,
-        )  # fmt: skip
+            data.train,
+            cfg.batch_size,
+            mean=data.mean,
+            std=data.std,
+            device=self.device,
+            augment=cfg.data.augment,
+            seed=cfg.seed,
+        )
         val = Batches(
             data.val, 512, mean=data.mean, std=data.std, device=self.device, shuffle=False
         )
@@ -204,10 +209,11 @@ class Trainer:
         probe_x = next(val.epoch())[0][:64] if len(data.val) else None
         self.store.mark_started(self.run_id, device=str(self.device), total_steps=total)
         self.store.add_event(
-            self.run_id, "info",
+            self.run_id,
+            "info",
             f"{data.name}: {len(data.train):,} training and {len(data.val):,} validation images; "
             f"{total:,} steps of {cfg.batch_size}.",
-        )  # fmt: skip
+        )
 
         eval_at = _eval_points(steps_per_epoch, cfg.epochs, cfg.evals_per_epoch)
         last_flush, flushed_step, t_flush = time.monotonic(), 0, time.time()
@@ -230,6 +236,10 @@ class Trainer:
                     last_flush, flushed_step, t_flush = now, self.step, time.time()
                     if self.step in eval_at:
                         self._evaluate(val, probe_x, epoch)
+                    if self.progress:
+                        m = self.members[0]
+                        info = {"loss": m.last_loss, "val_acc": m.best_val_acc}
+                        self.progress(self.step, total, info)
                     if all(m.diverged_at is not None for m in self.members):
                         m = self.members[0]
                         return "diverged", self._diverged_reason(m)
@@ -243,15 +253,24 @@ class Trainer:
         # Re-seed per member so members with the same architecture start from the same weights.
         torch.manual_seed(self.cfg.seed)
         model = build_model(
-            mcfg.arch, data.num_classes, skip=mcfg.skip, batchnorm=mcfg.batchnorm,
+            mcfg.arch,
+            data.num_classes,
+            skip=mcfg.skip,
+            batchnorm=mcfg.batchnorm,
             pretrained=mcfg.pretrained,
-        ).to(self.device)  # fmt: skip
+        ).to(self.device)
         model.train()
         opt, sched = make_optimizer(self.cfg, model, total)
         return Member(
-            index, member_label(mcfg), mcfg, model, opt, sched, GradNormProbe(model),
+            index,
+            member_label(mcfg),
+            mcfg,
+            model,
+            opt,
+            sched,
+            GradNormProbe(model),
             WeightProbe(model),
-        )  # fmt: skip
+        )
 
     def _step(self, m: Member, x: torch.Tensor, y: torch.Tensor) -> None:
         logits = m.model(x)
@@ -310,9 +329,6 @@ class Trainer:
             self.run_id, step=self.step, scalars=scalars, layer_stats=layer_stats, events=events
         )
         self._poll_controls()
-        if self.progress:
-            m = self.members[0]
-            self.progress(self.step, self.total, {"loss": m.last_loss, "val_acc": m.best_val_acc})
 
     @torch.no_grad()
     def _evaluate(self, val: Batches, probe_x: torch.Tensor | None, epoch: int) -> None:
@@ -336,6 +352,8 @@ class Trainer:
                 (m.index, "val/acc", self.step, acc),
             ]
             scalars.append((m.index, "epoch", self.step, epoch + 1))
+            # Seconds since the run started: lets benchmarks read time-to-accuracy off the store.
+            scalars.append((m.index, "elapsed", self.step, time.time() - self.t0))
             if probe_x is not None:
                 _, ratios, stds = block_probe(m.model, probe_x)
                 layer_stats += [

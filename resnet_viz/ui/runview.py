@@ -16,11 +16,14 @@ POLL_SECONDS = 1.0
 MAX_POINTS = 600  # per chart; the store thins longer series evenly
 
 STATUS_ICONS = {
-    "queued": ":material/hourglass_empty:", "running": ":material/directions_run:",
-    "finished": ":material/check_circle:", "stopped": ":material/stop_circle:",
-    "diverged": ":material/warning:", "failed": ":material/error:",
+    "queued": ":material/hourglass_empty:",
+    "running": ":material/directions_run:",
+    "finished": ":material/check_circle:",
+    "stopped": ":material/stop_circle:",
+    "diverged": ":material/warning:",
+    "failed": ":material/error:",
     "interrupted": ":material/report:",
-}  # fmt: skip
+}
 
 
 @st.cache_resource(show_spinner=False)
@@ -211,9 +214,11 @@ def _gradients(s: RunStore, run: RunRecord, markers: list[Marker], key: str) -> 
         layers = list(series.layers)
         default = [layers[0], layers[len(layers) // 2], layers[-1]] if len(layers) > 2 else layers
         chosen = st.multiselect(
-            "Layers to plot as lines", layers, default=list(dict.fromkeys(default)),
+            "Layers to plot as lines",
+            layers,
+            default=list(dict.fromkeys(default)),
             key=f"{key}.layers.{run.id}.{idx}",
-        )  # fmt: skip
+        )
         if chosen:
             st.plotly_chart(layer_lines(series, chosen, markers=markers), key=f"{key}.lines.{idx}")
 
@@ -226,15 +231,17 @@ def _blocks(s: RunStore, run: RunRecord, key: str) -> None:
         std = s.layer_series(run.id, "response_std")
         c1, c2 = st.columns(2)
         c1.plotly_chart(
-            block_bars(ratio.layers, ratio.values[-1], title="‖F(x)‖ / ‖x‖ per block",
-                       y_title="ratio"),
+            block_bars(
+                ratio.layers, ratio.values[-1], title="‖F(x)‖ / ‖x‖ per block", y_title="ratio"
+            ),
             key=f"{key}.ratio",
-        )  # fmt: skip
+        )
         c2.plotly_chart(
-            block_bars(std.layers, std.values[-1], title="Response std of F(x) per block",
-                       y_title="std"),
+            block_bars(
+                std.layers, std.values[-1], title="Response std of F(x) per block", y_title="std"
+            ),
             key=f"{key}.std",
-        )  # fmt: skip
+        )
         st.caption(
             "Left: how much each block changes what passes through it, on 64 validation images "
             "(Veit et al. 2016 find most blocks make small refinements, a ratio well below 1). "

@@ -18,9 +18,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]  # fmt: skip
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 SHOTS = Path(os.environ.get("RESNET_VIZ_SCREENSHOTS", ROOT / "test-results" / "screenshots"))
 
 
@@ -39,14 +45,28 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        env = dict(os.environ, RESNET_VIZ_RUNS_DIR=str(self.runs_dir),
-                   RESNET_VIZ_DATA_ROOT=str(self.data_root))  # fmt: skip
+        env = dict(
+            os.environ,
+            RESNET_VIZ_RUNS_DIR=str(self.runs_dir),
+            RESNET_VIZ_DATA_ROOT=str(self.data_root),
+        )
         cmd = [
-            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--server.port", str(self.port),
-            "--server.address", "localhost",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "localhost",
+        ]
         with open(self.log, "ab") as log:  # the child keeps its own copy of the handle
             self.proc = subprocess.Popen(
                 cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT

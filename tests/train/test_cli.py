@@ -51,8 +51,14 @@ def test_bad_settings_exit_2_with_a_message(tmp_path):
 
 
 def test_divergence_exits_3(tmp_path):
-    sets = [*TINY, "model.batchnorm=false", "model.skip=0", "optim.lr=10",
-            "optim.schedule=constant", "log_every=1"]  # fmt: skip
+    sets = [
+        *TINY,
+        "model.batchnorm=false",
+        "model.skip=0",
+        "optim.lr=10",
+        "optim.schedule=constant",
+        "log_every=1",
+    ]
     res = cli(*[a for s in sets for a in ("--set", s)], runs=tmp_path / "runs")
     assert res.returncode == 3, res.stderr
     assert json.loads(res.stdout.strip().splitlines()[-1])["status"] == "diverged"

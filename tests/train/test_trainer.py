@@ -91,8 +91,9 @@ def test_checkpoint_reloads_the_trained_model(store):
     assert meta["train_config"]["epochs"] == 1
     cfg = TrainConfig.from_dict(meta["train_config"])
     data = load_dataset(cfg.data, cache_dir=store.root / ".cache")
-    val = Batches(data.val, 128, mean=meta["mean"], std=meta["std"], device=torch.device("cpu"),
-                  shuffle=False)  # fmt: skip
+    val = Batches(
+        data.val, 128, mean=meta["mean"], std=meta["std"], device=torch.device("cpu"), shuffle=False
+    )
     x, y = next(val.epoch())
     with torch.no_grad():
         acc = (model(x).argmax(1) == y).float().mean().item()
@@ -114,8 +115,15 @@ def test_stop_control_ends_the_run_and_keeps_a_checkpoint(store, monkeypatch):
 
 def test_divergence_is_detected_and_marked(store):
     # A plain net without BatchNorm at lr 10: the loss blows up within a few steps.
-    cfg = tiny(**{"model.batchnorm": False, "model.skip": "0", "optim.lr": 10.0,
-                  "optim.schedule": "constant", "log_every": 1})  # fmt: skip
+    cfg = tiny(
+        **{
+            "model.batchnorm": False,
+            "model.skip": "0",
+            "optim.lr": 10.0,
+            "optim.schedule": "constant",
+            "log_every": 1,
+        }
+    )
     run_id, summary = train(store, cfg)
     run = store.get_run(run_id)
     assert run.status == "diverged", run.reason
