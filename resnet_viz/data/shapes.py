@@ -2,7 +2,8 @@
 
 Ten classes of coloured shapes (:data:`SHAPE_CLASSES`) are drawn at a random position, scale,
 rotation and colour on a mildly cluttered background: a gentle colour gradient, a little pixel
-noise and a few thin distractor strokes that may pass behind the shape.
+noise and one to three thin distractor strokes that may pass behind the shape (``clutter``
+scales all three; 0 gives a plain background). The shape is always brighter than its background.
 
 Why it exists:
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import colorsys
 import math
+import numbers
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -48,14 +50,14 @@ _RING_INNER = 0.5
 # Short/long half-axis ratio of the diamond, so it never looks like a rotated square.
 _DIAMOND_ASPECT = 0.55
 _STAR_INNER = 0.45
+_CROSS_HALF_WIDTH = 0.34
 # Colour: the shape's minimum luminance, and its minimum lead over the background's.
 _MIN_FG_LUMA, _MIN_CONTRAST = 0.45, 0.38
-_CROSS_HALF_WIDTH = 0.34
 # Supersampling factor for anti-aliasing; 4x keeps edges smooth and still meets the speed budget.
 _SUPERSAMPLE = 4
 # Clutter parameters at clutter=1.0; every one scales linearly with `clutter`.
 _GRADIENT_AMPLITUDE = 0.14  # max per-channel colour change across the image (0..1 scale)
-_NOISE_STD = 5.0  # per-pixel Gaussian noise, in 0..255 units
+_NOISE_STD = 5.0  # standard deviation of the per-pixel noise, in 0..255 units
 _MAX_LINES = 6  # sampled always so the random stream does not depend on `clutter`
 
 
@@ -322,10 +324,15 @@ def _compose(batch: _Batch, clutter: float) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- public API
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_size_clutter(size: int, clutter: float) -> None:
-    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+    if not _is_int(size) or size < 16:
         raise ValueError(f"Shapes image size must be an integer of at least 16, got {size!r}.")
-    if not isinstance(clutter, int | float) or not math.isfinite(clutter) or clutter < 0:
+    real = isinstance(clutter, numbers.Real) and not isinstance(clutter, bool)
+    if not real or not math.isfinite(clutter) or clutter < 0:
         raise ValueError(f"Shapes clutter must be a finite number ≥ 0, got {clutter!r}.")
 
 
@@ -337,11 +344,12 @@ def draw_shape_image(
     This is the per-image primitive of :func:`make_shapes`, which calls it in effect with
     ``numpy.random.default_rng([seed, i])`` and ``label = i % 10``.
     """
-    if isinstance(label, bool) or not isinstance(label, int | np.integer):
+    if not _is_int(label):
         raise ValueError(f"Shapes label must be an integer class index, got {label!r}.")
     if not 0 <= label < len(SHAPE_CLASSES):
         raise ValueError(f"Shapes label must be in 0..{len(SHAPE_CLASSES) - 1}, got {label}.")
     _check_size_clutter(size, clutter)
+    size = int(size)
     batch = _Batch(1, size)
     _sample_into(batch, 0, int(label), rng, _Canvases(size), float(clutter))
     pixels, masks = _compose(batch, float(clutter))
@@ -354,11 +362,12 @@ def make_shapes(n: int, *, seed: int, size: int = 32, clutter: float = 1.0) -> S
     Raises:
         ValueError: ``n`` or ``seed`` negative, ``size`` below 16 or ``clutter`` negative.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if not _is_int(n) or n < 0:
         raise ValueError(f"Number of Shapes images must be an integer ≥ 0, got {n!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if not _is_int(seed) or seed < 0:
         raise ValueError(f"Shapes seed must be an integer ≥ 0, got {seed!r}.")
     _check_size_clutter(size, clutter)
+    n, seed, size = int(n), int(seed), int(size)
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     masks = np.empty((n, size, size), dtype=bool)
     labels = np.arange(n, dtype=np.int64) % len(SHAPE_CLASSES)
