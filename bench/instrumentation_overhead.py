@@ -50,7 +50,7 @@ def bare_loop(cfg: TrainConfig, cache: Path) -> float:
             loss.backward()
             opt.step()
             sched.step()
-    float(loss)  # one sync, so GPU work is counted
+    loss.detach().item()  # one sync, so queued GPU work is counted
     return time.perf_counter() - t0
 
 

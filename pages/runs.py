@@ -59,23 +59,34 @@ table = st.dataframe(
         "best val acc": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
     },
 )
-chosen = [runs[i] for i in table.selection.rows]
+chosen = [runs[i] for i in table.selection.rows if i < len(runs)]
+
+
+def delete_runs(run_ids: list[str]) -> None:
+    """Delete exactly the runs the popover listed when it was drawn: the selection holds row
+    positions, which a run recorded or deleted meanwhile moves onto other runs."""
+    kept = []
+    for run_id in run_ids:
+        try:
+            ui.store().delete_run(run_id)
+        except RuntimeError as err:
+            kept.append(f"{run_id}: {err}")
+    st.session_state.pop("runs.table", None)  # clear the selection: its rows now differ
+    if kept:
+        st.warning("Not deleted: " + "; ".join(kept))
+    st.toast(f"Deleted {len(run_ids) - len(kept)} run(s).", icon=":material/delete:")
+
 
 if chosen:
     with st.popover(f"Delete {len(chosen)} selected", icon=":material/delete:"):
         st.write("Deletes the records and checkpoints of: " + ", ".join(r.id for r in chosen))
-        if st.button("Delete permanently", type="primary", key="runs.delete"):
-            deleted, kept = [], []
-            for r in chosen:
-                try:
-                    store.delete_run(r.id)
-                    deleted.append(r.id)
-                except RuntimeError as err:
-                    kept.append(f"{r.id}: {err}")
-            if kept:
-                st.warning("Not deleted: " + "; ".join(kept))
-            st.toast(f"Deleted {len(deleted)} run(s).", icon=":material/delete:")
-            st.rerun()
+        st.button(
+            "Delete permanently",
+            type="primary",
+            key="runs.delete",
+            on_click=delete_runs,
+            args=([r.id for r in chosen],),
+        )
 
 if len(chosen) == 1:
     ui.show_run(chosen[0].id, key="runs.view")

@@ -102,10 +102,18 @@ def test_values_are_parsed_to_the_field_type(key, raw, expected):
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("true", True), ("True", True), ("1", True), ("yes", True), ("on", True),
-        ("false", False), ("FALSE", False), ("0", False), ("no", False), ("off", False),
+        ("true", True),
+        ("True", True),
+        ("1", True),
+        ("yes", True),
+        ("on", True),
+        ("false", False),
+        ("FALSE", False),
+        ("0", False),
+        ("no", False),
+        ("off", False),
     ],
-)  # fmt: skip
+)
 def test_bool_words(raw, expected):
     cfg = TrainConfig().with_overrides({"model.batchnorm": raw})
     assert cfg.model.batchnorm is expected

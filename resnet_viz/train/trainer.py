@@ -77,6 +77,7 @@ class Member:
     last_loss: float = math.nan
     best_val_acc: float = math.nan
     diverged_at: int | None = None
+    diverged_reason: str | None = None
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module, total_steps: int):
@@ -154,7 +155,7 @@ class Trainer:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
         summary = self.summary(status)
-        if reason:
+        if reason and status != "diverged":  # _flush already logged the divergence event
             self.store.add_event(self.run_id, status, reason, step=self.step)
         self.store.finish(self.run_id, status, reason=reason, summary=summary)
         return summary
@@ -242,7 +243,7 @@ class Trainer:
                         self.progress(self.step, total, info)
                     if all(m.diverged_at is not None for m in self.members):
                         m = self.members[0]
-                        return "diverged", self._diverged_reason(m)
+                        return "diverged", m.diverged_reason
                     if self.stop_requested:
                         self._save_checkpoints(data)
                         return "stopped", self.stop_requested
@@ -308,12 +309,13 @@ class Trainer:
                 limit = EXPLODE_FACTOR * max(m.first_loss or 1.0, 1.0)
                 if m.diverged_at is None and (not math.isfinite(loss) or loss > limit):
                     m.diverged_at = s
+                    m.diverged_reason = self._diverged_reason(m, loss)
                     events.append(
                         (
                             m.index,
                             s,
                             "diverged",
-                            self._diverged_reason(m, loss),
+                            m.diverged_reason,
                             {"loss": _num(loss)},
                         )
                     )

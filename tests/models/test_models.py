@@ -355,9 +355,14 @@ def test_torchvision_blocks_compute_what_torchvision_blocks_compute(blocks_under
 
 @pytest.mark.parametrize(
     ("arch", "skip"),
-    [("resnet8", True), ("resnet8", False), ("resnet18", True), ("resnet18", False),
-     ("resnet50", True)],
-)  # fmt: skip
+    [
+        ("resnet8", True),
+        ("resnet8", False),
+        ("resnet18", True),
+        ("resnet18", False),
+        ("resnet50", True),
+    ],
+)
 def test_each_relu_module_runs_once_and_not_in_place(arch, skip):
     with torch.device("meta"):  # shapes only: no weight init, no arithmetic
         model = build_model(arch, 10, skip=skip).eval()
