@@ -44,7 +44,7 @@ def _layout(fig: go.Figure, title: str, y_title: str, *, log_y: bool = False, he
         height=height,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
-        hovermode="x unified",
+        hovermode="closest",  # "x unified" costs the browser noticeably more per redraw
         uirevision="keep",  # keep zoom/pan across live updates
     )
     fig.update_xaxes(title_text="step")
@@ -70,10 +70,12 @@ def line_figure(
     log_y: bool = False,
     markers: Sequence[Marker] = (),
     faint: Mapping[str, Series] | None = None,
+    right: Mapping[str, Series] | None = None,
+    right_title: str = "",
     height: int = 320,
 ) -> go.Figure:
     """One line per entry of ``lines``; ``faint`` adds thin, pale traces (e.g. raw per-batch
-    values under their moving average)."""
+    values under their moving average); ``right`` adds lines on a second y axis."""
     fig = go.Figure()
     for name, (x, y) in (faint or {}).items():
         fig.add_trace(
@@ -91,8 +93,15 @@ def line_figure(
     for name, (x, y) in lines.items():
         mode = "lines+markers" if len(x) < 30 else "lines"
         fig.add_trace(go.Scatter(x=x, y=y, name=name, mode=mode))
+    for name, (x, y) in (right or {}).items():
+        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", yaxis="y2"))
     _add_markers(fig, markers)
-    return _layout(fig, title, y_title, log_y=log_y, height=height)
+    _layout(fig, title, y_title, log_y=log_y, height=height)
+    if right:
+        fig.update_layout(
+            yaxis2={"title": {"text": right_title}, "overlaying": "y", "side": "right"}
+        )
+    return fig
 
 
 def grad_heatmap(

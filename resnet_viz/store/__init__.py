@@ -10,6 +10,7 @@ from .runstore import (
     RunRecord,
     RunStore,
     default_runs_dir,
+    thin_indices,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "RunRecord",
     "RunStore",
     "default_runs_dir",
+    "thin_indices",
 ]

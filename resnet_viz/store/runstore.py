@@ -421,7 +421,7 @@ class RunStore:
         steps = np.array([r[0] for r in rows], dtype=np.int64)
         values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=np.float64)
         if max_points and len(rows) > max_points:
-            keep = _thin(len(rows), max_points)
+            keep = thin_indices(len(rows), max_points)
             steps, values = steps[keep], values[keep]
         return steps, values
 
@@ -482,7 +482,7 @@ class RunStore:
             con.execute("UPDATE controls SET applied_step=? WHERE id=?", (step, control_id))
 
 
-def _thin(n: int, max_points: int) -> np.ndarray:
+def thin_indices(n: int, max_points: int) -> np.ndarray:
     """Evenly spaced indices into ``range(n)``, always keeping the last."""
     # At least two: linspace(0, n - 1, 1) is [0] alone, which would drop the last point.
     keep = np.unique(np.linspace(0, n - 1, max(max_points, 2)).round().astype(np.int64))

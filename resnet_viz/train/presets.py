@@ -20,9 +20,11 @@ PRESETS: dict[str, Preset] = {
             name="default",
             model=ModelConfig(arch="resnet8"),
             data=DataConfig(dataset="shapes", train_size=10_000, val_size=2_000),
-            optim=OptimConfig(optimizer="sgd", lr=0.1, schedule="onecycle"),
+            # AdamW with a one-cycle schedule: measured 95.6% / 97.5% (seeds 0 / 1) after three
+            # epochs, ~40 s on a 2-core CPU; SGD 0.1 needed four epochs for ~95% (55-65 s).
+            optim=OptimConfig(optimizer="adamw", lr=0.01, weight_decay=5e-4, schedule="onecycle"),
             batch_size=128,
-            epochs=4,
+            epochs=3,
         ),
         "ResNet-8 on the built-in Shapes set: reaches 90%+ validation accuracy in under a "
         "minute on a 2-core laptop CPU.",

@@ -3,17 +3,55 @@
 from __future__ import annotations
 
 import math
+import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from ..figures import Marker, block_bars, grad_heatmap, layer_lines, line_figure, smooth
-from ..store import RunRecord, RunStore, default_runs_dir
+from ..store import RunRecord, RunStore, default_runs_dir, thin_indices
 from ..train.launcher import refresh, request_stop
 
 POLL_SECONDS = 1.0
-MAX_POINTS = 600  # per chart; the store thins longer series evenly
+# Points per trace. The browser redraws every chart once a second while a run is live, and on a
+# 2-core laptop that redraw competes with training itself: keep it light.
+MAX_POINTS = 300
+# While a run is live, figures are rebuilt at most this often; in between the 1 s poll re-sends
+# the previous figures, which the browser does not redraw. Measured on a 2-core machine with
+# Chromium: redrawing the run view every second took about a core from training and doubled
+# the default preset's time to 90%. Progress, ETA and metrics still update every second.
+CHART_SECONDS_SMALL_CPU = 3.0
+CHART_SECONDS = 1.0
+
+
+class _Charts:
+    """The run view's figures, rebuilt only when due (see CHART_SECONDS_SMALL_CPU)."""
+
+    def __init__(self, key: str, run: RunRecord, live: bool) -> None:
+        self.cache = st.session_state.setdefault(f"{key}.figures", {})
+        if self.cache.get("_run") != run.id:
+            self.cache.clear()
+            self.cache["_run"] = run.id
+        on_gpu = (run.device or "").startswith(("cuda", "mps"))
+        period = CHART_SECONDS if on_gpu or (os.cpu_count() or 1) >= 8 else CHART_SECONDS_SMALL_CPU
+        now = time.monotonic()
+        self.period = period
+        self.fresh = not live or now - self.cache.get("_t", -1e9) >= period
+        if self.fresh:
+            self.cache["_t"] = now
+
+    def show(self, where, key: str, build: Callable[[], go.Figure], *, variant: str = "") -> None:
+        """Draw the figure for element ``key``; a new ``variant`` (e.g. other chosen layers)
+        is built at once rather than at the next due time."""
+        slot = f"{key}|{variant}"
+        if self.fresh or slot not in self.cache:
+            self.cache[slot] = build()
+        where.plotly_chart(self.cache[slot], key=key)
+
 
 STATUS_ICONS = {
     "queued": ":material/hourglass_empty:",
@@ -71,7 +109,7 @@ def show_run(run_id: str, *, key: str) -> None:
     if run.active:
         _live(run_id, key)
     else:
-        _render(s, run, key)
+        _render(s, run, key, live=False)
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -81,12 +119,12 @@ def _live(run_id: str, key: str) -> None:
     run = s.get_run(run_id)
     if run is None:
         st.rerun()
-    _render(s, run, key)
+    _render(s, run, key, live=run.active)
     if not run.active:
         st.rerun()  # the run ended: redraw the page once, without the timer
 
 
-def _render(s: RunStore, run: RunRecord, key: str) -> None:
+def _render(s: RunStore, run: RunRecord, key: str, *, live: bool) -> None:
     _header(s, run, key)
     events = s.events(run.id)
     markers = [
@@ -97,9 +135,15 @@ def _render(s: RunStore, run: RunRecord, key: str) -> None:
     _explain_outcome(run)
     if run.step == 0 and run.active:
         st.info("Preparing data and model… charts appear with the first steps.")
-    _curves(s, run, markers, key)
-    _gradients(s, run, markers, key)
-    _blocks(s, run, key)
+    charts = _Charts(key, run, live)
+    if live and charts.period > 1:
+        st.caption(
+            f"Charts redraw every {charts.period:g} s while training on this CPU, so the browser "
+            "does not slow training down; progress and metrics update every second."
+        )
+    _curves(s, run, markers, key, charts)
+    _gradients(s, run, markers, key, charts)
+    _blocks(s, run, key, charts)
     with st.expander(f"Events ({len(events)})"):
         for e in events:
             st.markdown(f"- step {e.step} · **{e.kind}** · {e.message}")
@@ -162,41 +206,57 @@ def _members(s: RunStore, run: RunRecord) -> list[tuple[int, str]]:
     return list(enumerate(run.members)) or [(0, run.name)]
 
 
-def _curves(s: RunStore, run: RunRecord, markers: list[Marker], key: str) -> None:
+def _thinned(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = thin_indices(len(steps), MAX_POINTS) if len(steps) > MAX_POINTS else slice(None)
+    return steps[keep], values[keep]
+
+
+def _curves(s: RunStore, run: RunRecord, markers: list[Marker], key: str, charts: _Charts) -> None:
     members = _members(s, run)
     multi = len(members) > 1
-    loss, loss_raw, acc, acc_raw, lr, thr = {}, {}, {}, {}, {}, {}
-    for idx, name in members:
-        prefix = f"{name} " if multi else ""
-        x, y = s.scalars(run.id, "train/loss", idx, max_points=MAX_POINTS * 4)
-        loss_raw[f"{prefix}train (per batch)"] = (x, y)
-        loss[f"{prefix}train (smoothed)"] = (x, smooth(y))
-        loss[f"{prefix}val"] = s.scalars(run.id, "val/loss", idx)
-        x, y = s.scalars(run.id, "train/acc", idx, max_points=MAX_POINTS * 4)
-        acc_raw[f"{prefix}train (per batch)"] = (x, y)
-        acc[f"{prefix}train (smoothed)"] = (x, smooth(y))
-        acc[f"{prefix}val"] = s.scalars(run.id, "val/acc", idx)
-        lr[name] = s.scalars(run.id, "lr", idx, max_points=MAX_POINTS)
-        thr[name] = s.scalars(run.id, "throughput", idx, max_points=MAX_POINTS)
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(
-        line_figure(loss, title="Loss", y_title="cross-entropy", faint=loss_raw, markers=markers),
-        key=f"{key}.loss",
-    )
-    c2.plotly_chart(
-        line_figure(acc, title="Accuracy", y_title="accuracy", faint=acc_raw, markers=markers),
-        key=f"{key}.acc",
-    )
-    c3, c4 = st.columns(2)
-    c3.plotly_chart(
-        line_figure(lr, title="Learning rate", y_title="lr", height=260), key=f"{key}.lr"
-    )
-    c4.plotly_chart(
-        line_figure(thr, title="Throughput", y_title="images / s", height=260), key=f"{key}.thr"
-    )
+
+    def curves(metric: str) -> tuple[dict, dict]:
+        smoothed, raw = {}, {}
+        for idx, name in members:
+            prefix = f"{name} " if multi else ""
+            # Smooth the full per-batch series, then thin what is drawn.
+            x, y = s.scalars(run.id, f"train/{metric}", idx)
+            raw[f"{prefix}train (per batch)"] = _thinned(x, y)
+            smoothed[f"{prefix}train (smoothed)"] = _thinned(x, smooth(y))
+            smoothed[f"{prefix}val"] = s.scalars(run.id, f"val/{metric}", idx)
+        return smoothed, raw
+
+    def loss_figure() -> go.Figure:
+        lines, raw = curves("loss")
+        return line_figure(lines, title="Loss", y_title="cross-entropy", faint=raw, markers=markers)
+
+    def acc_figure() -> go.Figure:
+        lines, raw = curves("acc")
+        return line_figure(lines, title="Accuracy", y_title="accuracy", faint=raw, markers=markers)
+
+    def lr_figure() -> go.Figure:
+        lr, thr = {}, {}
+        for idx, name in members:
+            prefix = f"{name} " if multi else ""
+            lr[f"{prefix}learning rate"] = s.scalars(run.id, "lr", idx, max_points=MAX_POINTS)
+            thr[f"{prefix}images/s"] = s.scalars(run.id, "throughput", idx, max_points=MAX_POINTS)
+        return line_figure(
+            lr,
+            title="Learning rate & throughput",
+            y_title="lr",
+            right=thr,
+            right_title="images / s",
+        )
+
+    c1, c2, c3 = st.columns([2, 2, 1.4])
+    charts.show(c1, f"{key}.loss", loss_figure)
+    charts.show(c2, f"{key}.acc", acc_figure)
+    charts.show(c3, f"{key}.lr", lr_figure)
 
 
-def _gradients(s: RunStore, run: RunRecord, markers: list[Marker], key: str) -> None:
+def _gradients(
+    s: RunStore, run: RunRecord, markers: list[Marker], key: str, charts: _Charts
+) -> None:
     st.markdown("#### Per-layer gradient magnitude")
     st.caption(
         "Each row is one convolution or linear layer, input at the top, output at the bottom; "
@@ -205,13 +265,20 @@ def _gradients(s: RunStore, run: RunRecord, markers: list[Marker], key: str) -> 
         "gradient); a bright stripe across all rows is a gradient spike."
     )
     for idx, name in _members(s, run):
-        series = s.layer_series(run.id, "grad_norm", idx, max_points=MAX_POINTS)
-        if not len(series.steps):
+        layers = list(s.member_layers(run.id, idx))
+        if not layers or not run.step:
             st.caption("No gradient statistics yet.")
             continue
+
+        def series(idx: int = idx):
+            return s.layer_series(run.id, "grad_norm", idx, max_points=MAX_POINTS)
+
         title = f"Gradient L2 norm per layer{' · ' + name if len(run.members) > 1 else ''}"
-        st.plotly_chart(grad_heatmap(series, title=title, markers=markers), key=f"{key}.heat.{idx}")
-        layers = list(series.layers)
+        charts.show(
+            st,
+            f"{key}.heat.{idx}",
+            lambda t=title: grad_heatmap(series(), title=t, markers=markers),
+        )
         default = [layers[0], layers[len(layers) // 2], layers[-1]] if len(layers) > 2 else layers
         chosen = st.multiselect(
             "Layers to plot as lines",
@@ -220,27 +287,34 @@ def _gradients(s: RunStore, run: RunRecord, markers: list[Marker], key: str) -> 
             key=f"{key}.layers.{run.id}.{idx}",
         )
         if chosen:
-            st.plotly_chart(layer_lines(series, chosen, markers=markers), key=f"{key}.lines.{idx}")
+            charts.show(
+                st,
+                f"{key}.lines.{idx}",
+                lambda c=chosen: layer_lines(series(), c, markers=markers),
+                variant="|".join(chosen),
+            )
 
 
-def _blocks(s: RunStore, run: RunRecord, key: str) -> None:
+def _blocks(s: RunStore, run: RunRecord, key: str, charts: _Charts) -> None:
     ratio = s.layer_series(run.id, "residual_ratio")
     if not len(ratio.steps):
         return
     with st.expander("Residual blocks at the last evaluation"):
         std = s.layer_series(run.id, "response_std")
         c1, c2 = st.columns(2)
-        c1.plotly_chart(
-            block_bars(
+        charts.show(
+            c1,
+            f"{key}.ratio",
+            lambda: block_bars(
                 ratio.layers, ratio.values[-1], title="‖F(x)‖ / ‖x‖ per block", y_title="ratio"
             ),
-            key=f"{key}.ratio",
         )
-        c2.plotly_chart(
-            block_bars(
+        charts.show(
+            c2,
+            f"{key}.std",
+            lambda: block_bars(
                 std.layers, std.values[-1], title="Response std of F(x) per block", y_title="std"
             ),
-            key=f"{key}.std",
         )
         st.caption(
             "Left: how much each block changes what passes through it, on 64 validation images "
