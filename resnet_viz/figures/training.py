@@ -99,7 +99,9 @@ def line_figure(
     _layout(fig, title, y_title, log_y=log_y, height=height)
     if right:
         fig.update_layout(
-            yaxis2={"title": {"text": right_title}, "overlaying": "y", "side": "right"}
+            yaxis2={"title": {"text": right_title}, "overlaying": "y", "side": "right"},
+            # Two axes make a narrow chart: a legend above would cover the title.
+            legend={"orientation": "h", "y": -0.35, "yanchor": "top", "x": 0, "xanchor": "left"},
         )
     return fig
 

@@ -237,6 +237,7 @@ class Trainer:
                     last_flush, flushed_step, t_flush = now, self.step, time.time()
                     if self.step in eval_at:
                         self._evaluate(val, probe_x, epoch)
+                        t_flush = time.time()  # throughput counts training, not evaluation
                     if self.progress:
                         m = self.members[0]
                         info = {"loss": m.last_loss, "val_acc": m.best_val_acc}
