@@ -99,6 +99,3 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     model.eval()
     return model, meta
 
-
-def count_nonfinite(model: nn.Module) -> int:
-    return sum(int((~torch.isfinite(p)).sum()) for p in model.parameters())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..config import DataConfig, ModelConfig, OptimConfig, TrainConfig
 from ..errors import ConfigError
@@ -68,7 +68,3 @@ def get_preset(name: str) -> TrainConfig:
     except KeyError:
         raise ConfigError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.") from None
 
-
-def preset_with_name(name: str, run_name: str | None = None) -> TrainConfig:
-    cfg = get_preset(name)
-    return replace(cfg, name=run_name) if run_name else cfg
