@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
@@ -98,4 +97,3 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     model.load_state_dict(state)
     model.eval()
     return model, meta
-

@@ -67,4 +67,3 @@ def get_preset(name: str) -> TrainConfig:
         return PRESETS[name].config
     except KeyError:
         raise ConfigError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.") from None
-
