@@ -8,7 +8,7 @@ from resnet_viz.devices import pick_device
 from resnet_viz.errors import ResNetVizError
 from resnet_viz.models import ARCHS, CIFAR_ARCHS
 from resnet_viz.paths import data_root, resolve_under
-from resnet_viz.train.launcher import launch
+from resnet_viz.train.launcher import launch, prewarm
 from resnet_viz.train.presets import PRESETS, get_preset
 
 ui.route_through_app()
@@ -76,6 +76,7 @@ ARCH_NOTES |= {
 }
 
 st.title("Train")
+prewarm(ui.store())  # a worker with torch imported, so Start begins training at once
 
 with st.sidebar:
     st.header("Setup")
@@ -228,6 +229,7 @@ if start and cfg is not None:
     except ResNetVizError as err:
         st.error(f"Cannot start: {err}")
     else:
+        prewarm(ui.store())  # the next Start gets a warm worker too
         st.session_state["train.run_id"] = run_id
         st.query_params["run"] = run_id
         st.toast(f"Started {cfg.name} ({run_id}).", icon=":material/directions_run:")

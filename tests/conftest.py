@@ -36,3 +36,5 @@ def _isolated_dirs(monkeypatch: pytest.MonkeyPatch, runs_dir: Path, data_root: P
     """Nothing a test does lands in the checkout's ./runs or ./data."""
     monkeypatch.setenv("RESNET_VIZ_RUNS_DIR", str(runs_dir))
     monkeypatch.setenv("RESNET_VIZ_DATA_ROOT", str(data_root))
+    # No warm spare workers unless a test asks: each would import torch in the background.
+    monkeypatch.setenv("RESNET_VIZ_PREWARM", "0")

@@ -6,6 +6,8 @@ images), so the trainer has one input path and small sets can sit on the GPU who
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +108,10 @@ def _shapes(n: int, seed: int, size: int, cache_dir: Path | None) -> Split:
     data = make_shapes(n, seed=seed, size=size)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        # A unique temporary name: a spare worker and a run may draw the same set at once.
+        fd, name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
         masks = data.masks.to(torch.uint8)  # safetensors has no bool on every backend
         save_file({"images": data.images, "labels": data.labels, "masks": masks}, tmp)
         tmp.replace(path)

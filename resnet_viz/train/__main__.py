@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from ..config import TrainConfig
+from ..data import load_dataset
 from ..errors import ConfigError
 from ..store import RunStore
 from .launcher import record_run
@@ -43,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="override a setting, e.g. optim.lr=0.05 (repeatable)",
     )
     p.add_argument("--run-id", default=None, help=argparse.SUPPRESS)  # used by the app
+    # A warm spare started by the app: import everything, then wait for a run id on stdin.
+    p.add_argument("--wait-for-run", action="store_true", help=argparse.SUPPRESS)
     p.add_argument(
         "--export", type=Path, default=None, help="also copy the finished checkpoint to this path"
     )
@@ -74,9 +77,27 @@ class Progress:
         self.stream.flush()
 
 
+def _log_to(path: Path) -> None:
+    """Send this process's output to the run's log, as a freshly launched worker's is."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     store = RunStore(args.runs_dir)
+    if args.wait_for_run:
+        # While idle, draw the default preset's dataset into the store's cache, so even the
+        # first run in a new runs directory starts training at once.
+        load_dataset(get_preset("default").data, cache_dir=store.root / ".cache")
+        args.run_id = sys.stdin.readline().strip()
+        if not args.run_id:  # the app went away before using this spare
+            return 0
+        _log_to(store.run_dir(args.run_id) / "worker.log")
     try:
         if args.run_id:
             run = store.get_run(args.run_id)

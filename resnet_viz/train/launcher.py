@@ -3,6 +3,11 @@
 The worker is ``python -m resnet_viz.train --run-id ID`` in its own process session, so a
 crash, an OOM kill or a Streamlit restart in one never takes the other down; a restarted app
 re-attaches to the run through the store.
+
+Starting Python and importing torch and torchvision takes seconds, so the Train page asks for a
+warm *spare* (:func:`prewarm`): a worker that has done its imports and waits for a run id on
+stdin. Start hands the run to it, and training begins at once. When the app exits, the spare's
+stdin closes and it exits too. ``RESNET_VIZ_PREWARM=0`` turns spares off.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from ..store import RunStore
 from .trainer import member_label
 
 _procs: dict[str, subprocess.Popen] = {}
+_spares: dict[str, subprocess.Popen] = {}  # runs dir → a warm worker waiting for a run id
 _lock = threading.Lock()
 
 
@@ -28,35 +34,67 @@ def record_run(store: RunStore, cfg: TrainConfig) -> str:
     return store.create_run(cfg.name, cfg.to_dict(), members)
 
 
-def launch(store: RunStore, cfg: TrainConfig, *, data_root: Path | None = None) -> str:
-    """Record ``cfg`` and start its worker; returns the run id at once."""
-    cfg.validate()
-    run_id = record_run(store, cfg)
-    log = open(store.run_dir(run_id) / "worker.log", "ab")  # noqa: SIM115 (handed to the child)
+def _worker_env(data_root: Path | None) -> dict[str, str]:
     env = dict(os.environ)
     if data_root is not None:
         env["RESNET_VIZ_DATA_ROOT"] = str(data_root)
     # The package must be importable from the worker whatever its working directory.
     package_parent = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    cmd = [
-        sys.executable,
-        "-m",
-        "resnet_viz.train",
-        "--run-id",
-        run_id,
-        "--runs-dir",
-        str(store.root),
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
-    log.close()
+    return env
+
+
+def _worker_cmd(store: RunStore, *args: str) -> list[str]:
+    return [sys.executable, "-m", "resnet_viz.train", "--runs-dir", str(store.root), *args]
+
+
+def prewarm(store: RunStore) -> None:
+    """Make sure a warm spare worker is waiting for this store's next run."""
+    if os.environ.get("RESNET_VIZ_PREWARM", "1") == "0":
+        return
+    key = str(store.root)
+    with _lock:
+        spare = _spares.get(key)
+        if spare is not None and spare.poll() is None:
+            return
+        _spares[key] = subprocess.Popen(
+            _worker_cmd(store, "--wait-for-run"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=_worker_env(None),
+            start_new_session=True,
+        )
+
+
+def _hand_to_spare(store: RunStore, run_id: str) -> subprocess.Popen | None:
+    with _lock:
+        spare = _spares.pop(str(store.root), None)
+    if spare is None or spare.poll() is not None:
+        return None
+    try:
+        spare.stdin.write(f"{run_id}\n".encode())
+        spare.stdin.close()
+    except OSError:  # it died between the poll and the write
+        return None
+    return spare
+
+
+def launch(store: RunStore, cfg: TrainConfig, *, data_root: Path | None = None) -> str:
+    """Record ``cfg`` and start its worker (a warm spare if one waits); returns the run id."""
+    cfg.validate()
+    run_id = record_run(store, cfg)
+    proc = _hand_to_spare(store, run_id) if data_root is None else None
+    if proc is None:
+        with open(store.run_dir(run_id) / "worker.log", "ab") as log:
+            proc = subprocess.Popen(
+                _worker_cmd(store, "--run-id", run_id),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=_worker_env(data_root),
+                start_new_session=True,
+            )
     store.set_pid(run_id, proc.pid)
     with _lock:
         _procs[run_id] = proc

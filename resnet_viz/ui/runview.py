@@ -40,9 +40,11 @@ class _Charts:
         period = CHART_SECONDS if on_gpu or (os.cpu_count() or 1) >= 8 else CHART_SECONDS_SMALL_CPU
         now = time.monotonic()
         self.period = period
-        self.fresh = not live or now - self.cache.get("_t", -1e9) >= period
+        # Rebuild when due, and at once when the first data arrives after an empty view.
+        first_data = self.cache.get("_step") == 0 and run.step > 0
+        self.fresh = not live or first_data or now - self.cache.get("_t", -1e9) >= period
         if self.fresh:
-            self.cache["_t"] = now
+            self.cache["_t"], self.cache["_step"] = now, run.step
 
     def show(self, where, key: str, build: Callable[[], go.Figure], *, variant: str = "") -> None:
         """Draw the figure for element ``key``; a new ``variant`` (e.g. other chosen layers)

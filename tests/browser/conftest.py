@@ -49,6 +49,7 @@ class Server:
             os.environ,
             RESNET_VIZ_RUNS_DIR=str(self.runs_dir),
             RESNET_VIZ_DATA_ROOT=str(self.data_root),
+            RESNET_VIZ_PREWARM="1",  # the real app keeps a warm worker
         )
         cmd = [
             sys.executable,

@@ -130,3 +130,34 @@ def test_sigterm_stops_cleanly(tmp_path):
     os.kill(store.get_run(run_id).pid, signal.SIGTERM)
     run = _wait(lambda: (r := store.get_run(run_id)).status != "running" and r)
     assert run.status == "stopped" and "termination signal" in run.reason
+
+
+def test_a_warm_spare_takes_the_next_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_VIZ_PREWARM", "1")
+    store = RunStore(tmp_path / "runs")
+    launcher.prewarm(store)
+    spare = launcher._spares[str(store.root)]
+    launcher.prewarm(store)  # idempotent while the spare waits
+    assert launcher._spares[str(store.root)] is spare
+    run_id = launcher.launch(store, TrainConfig().with_overrides(TINY))
+    assert store.get_run(run_id).pid == spare.pid
+    run = _wait(lambda: (r := store.get_run(run_id)).status not in ("queued", "running") and r)
+    assert run.status == "finished", run.reason
+    assert f"run {run_id}" in (store.run_dir(run_id) / "worker.log").read_text()
+    assert spare.wait(30) == 0
+
+
+def test_a_spare_exits_when_the_app_goes_away(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_VIZ_PREWARM", "1")
+    store = RunStore(tmp_path / "runs")
+    launcher.prewarm(store)
+    spare = launcher._spares.pop(str(store.root))
+    spare.stdin.close()  # what the app's exit does to the pipe
+    assert spare.wait(60) == 0
+    assert store.list_runs() == []
+
+
+def test_spares_can_be_turned_off(tmp_path):
+    store = RunStore(tmp_path / "runs")  # conftest sets RESNET_VIZ_PREWARM=0
+    launcher.prewarm(store)
+    assert str(store.root) not in launcher._spares
