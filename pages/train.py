@@ -24,22 +24,7 @@ def widget_values(cfg: TrainConfig) -> dict:
     """The Train page's widget values for ``cfg`` (keys are the widget keys = URL params)."""
     stages = stage_names(cfg.model.arch)
     skip = cfg.model.skip * len(stages) if len(cfg.model.skip) == 1 else cfg.model.skip
-    values = {k: v for k, v in cfg.flat().items() if k != "model.skip"}
-    typed = {
-        "model.batchnorm": cfg.model.batchnorm,
-        "model.pretrained": cfg.model.pretrained,
-        "data.augment": cfg.data.augment,
-        "data.image_size": cfg.data.image_size,
-        "data.train_size": cfg.data.train_size,
-        "data.val_size": cfg.data.val_size,
-        "optim.lr": cfg.optim.lr,
-        "optim.momentum": cfg.optim.momentum,
-        "optim.weight_decay": cfg.optim.weight_decay,
-        "batch_size": cfg.batch_size,
-        "epochs": cfg.epochs,
-        "seed": cfg.seed,
-    }
-    values |= typed
+    values = {k: v for k, v in cfg.flat_values().items() if k != "model.skip"}
     values["skips"] = [name for name, s in zip(stages, skip, strict=False) if s > 0]
     return values
 

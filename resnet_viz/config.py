@@ -103,12 +103,13 @@ class TrainConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
+    def flat_values(self) -> dict[str, Any]:
+        """``{"model.arch": "resnet8", "optim.lr": 0.1, ...}`` with typed values."""
+        return dict(_walk(self))
+
     def flat(self) -> dict[str, str]:
         """``{"model.arch": "resnet8", "optim.lr": "0.1", ...}`` — the URL/CLI form."""
-        out: dict[str, str] = {}
-        for key, value in _walk(self):
-            out[key] = _format(value)
-        return out
+        return {key: _format(value) for key, value in _walk(self)}
 
     def with_overrides(self, overrides: Mapping[str, Any] | Iterable[str]) -> TrainConfig:
         """Apply ``{"optim.lr": "0.05"}`` or ``["optim.lr=0.05", ...]`` and validate."""
