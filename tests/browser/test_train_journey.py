@@ -34,8 +34,15 @@ def test_start_watch_stop_reload_and_find_the_run(page, server):
     # First request to a fresh server is a deep link, as when a teacher shares one.
     page.goto(f"{server.url}/train?{SETUP}")
     wait_idle(page)
-    nav = page.get_by_test_id("stSidebarNav").inner_text()
-    assert "Runs" in nav and "app" not in nav.split()  # app.py's st.navigation, not legacy
+    # The first render may come from Streamlit's legacy pages/ mode; the page's routing guard
+    # then reruns through app.py's st.navigation. Wait for that, don't sample mid-rerun.
+    nav = page.get_by_test_id("stSidebarNav")
+    wait_for(
+        lambda: "Runs" in nav.inner_text() and "app" not in nav.inner_text().split(),
+        timeout=20,
+        what="app.py's navigation (Home/Train/Runs) instead of the legacy pages/ list",
+    )
+    wait_idle(page)
     # The URL set the setup: the summary line shows 40 epochs of 64.
     page.get_by_text("40 ep × 64").first.wait_for()
 
