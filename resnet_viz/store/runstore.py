@@ -270,9 +270,18 @@ class RunStore:
                 f"device, host, pid, step, total_steps, summary FROM runs {where}",
                 args,
             ).fetchall()
+            # Only the members of these runs: get_run is polled every second by each live view.
+            ids = [r[0] for r in rows]
             names: dict[str, list[str]] = {}
-            for rid, name in con.execute("SELECT run_id, name FROM members ORDER BY run_id, idx"):
-                names.setdefault(rid, []).append(name)
+            for i in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for rid, name in con.execute(
+                    f"SELECT run_id, name FROM members WHERE run_id IN ({marks}) "
+                    "ORDER BY run_id, idx",
+                    chunk,
+                ):
+                    names.setdefault(rid, []).append(name)
         return [
             RunRecord(
                 id=r[0],
@@ -485,5 +494,4 @@ class RunStore:
 def thin_indices(n: int, max_points: int) -> np.ndarray:
     """Evenly spaced indices into ``range(n)``, always keeping the last."""
     # At least two: linspace(0, n - 1, 1) is [0] alone, which would drop the last point.
-    keep = np.unique(np.linspace(0, n - 1, max(max_points, 2)).round().astype(np.int64))
-    return keep
+    return np.unique(np.linspace(0, n - 1, max(max_points, 2)).round().astype(np.int64))

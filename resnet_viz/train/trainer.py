@@ -412,12 +412,8 @@ class Trainer:
         self.stop_requested = f"Stopped by a termination signal at step {self.step}."
 
     @staticmethod
-    def _diverged_reason(m: Member, loss: float | None = None) -> str:
-        what = (
-            "became NaN/inf"
-            if loss is None or not math.isfinite(loss)
-            else f"exploded to {loss:.3g}"
-        )
+    def _diverged_reason(m: Member, loss: float) -> str:
+        what = "became NaN/inf" if not math.isfinite(loss) else f"exploded to {loss:.3g}"
         return (
             f"{m.name} diverged at step {m.diverged_at}: the training loss {what}. The learning "
             "rate is probably too high for this model (common without BatchNorm or skip "
