@@ -1,0 +1,151 @@
+"""The model and picture pickers the Explain and Activations pages share.
+
+Each renders where it is called and returns what the user chose, or nothing usable after saying
+why on the page. Loading is cached per source, so switching pages or images reloads nothing.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import zoo
+from ..errors import CheckpointError, DataError, InputError
+from ..images import load_image
+from ..models import ARCHS, TORCHVISION_ARCHS
+from .runview import store
+
+SOURCES = ("Bundled default", "A run", "ImageNet (torchvision)", "Upload weights")
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
+IMAGE_MODES = ("Samples", "Upload", "From the dataset")
+
+
+@st.cache_resource(show_spinner="Loading the bundled model…")
+def _default() -> zoo.LoadedModel:
+    return zoo.load_default()
+
+
+@st.cache_resource(show_spinner="Loading the run's checkpoint…", max_entries=8)
+def _run(root: str, run_id: str, member: int, mtime: float) -> zoo.LoadedModel:
+    return zoo.load_run(store(), run_id, member)  # root and mtime key the cache
+
+
+@st.cache_resource(show_spinner="Loading ImageNet weights…", max_entries=3)
+def _torchvision(arch: str) -> zoo.LoadedModel:
+    return zoo.load_torchvision(arch)
+
+
+@st.cache_resource(show_spinner="Reading the weights file…", max_entries=2)
+def _uploaded(data: bytes, filename: str, arch: str | None) -> zoo.LoadedModel:
+    return zoo.load_user_weights(data, filename, arch=arch)
+
+
+def _runs_with_checkpoints() -> list[tuple[str, str, int]]:
+    """(label, run id, member index) for every run member that has a checkpoint."""
+    s = store()
+    out = []
+    for run in s.list_runs():
+        for i, member in enumerate(run.members):
+            if (s.run_dir(run.id) / f"model-{i}.safetensors").exists():
+                who = f" · {member}" if len(run.members) > 1 else ""
+                out.append((f"{run.name}{who} · {run.status} · {run.id}", run.id, i))
+    return out
+
+
+def pick_model(key: str) -> zoo.LoadedModel | None:
+    """Model source → a loaded model, or ``None`` after an error or hint shown on the page."""
+    source = st.radio("Model", SOURCES, key=f"{key}.source", horizontal=True)
+    try:
+        if source == SOURCES[0]:
+            loaded = _default()
+        elif source == SOURCES[1]:
+            runs = _runs_with_checkpoints()
+            if not runs:
+                st.info(
+                    "No run has a checkpoint yet. Train one on the **Train** page (a run saves its "
+                    "model when it finishes or is stopped), or pick another source.",
+                    icon=":material/info:",
+                )
+                return None
+            label = st.selectbox("Run", [r[0] for r in runs], key=f"{key}.run")
+            _, run_id, member = next(r for r in runs if r[0] == label)
+            path = store().run_dir(run_id) / f"model-{member}.safetensors"
+            loaded = _run(str(store().root), run_id, member, path.stat().st_mtime)
+        elif source == SOURCES[2]:
+            arch = st.selectbox("Architecture", TORCHVISION_ARCHS, key=f"{key}.tv")
+            loaded = _torchvision(arch)
+        else:
+            up = st.file_uploader(
+                "Weights file (.safetensors, or a PyTorch state dict .pth/.pt)",
+                type=["safetensors", "pth", "pt"],
+                key=f"{key}.weights",
+                help="Files are read without unpickling: .safetensors, or .pth through "
+                "torch.load(weights_only=True), which refuses anything but tensors.",
+            )
+            arch = st.selectbox("Architecture", ("detect from the file", *ARCHS), key=f"{key}.arch")
+            if up is None:
+                st.caption("Upload a weights file to inspect your own model.")
+                return None
+            chosen = None if arch.startswith("detect") else arch
+            loaded = _uploaded(up.getvalue(), up.name, chosen)
+    except (CheckpointError, DataError) as err:
+        st.error(str(err), icon=":material/error:")
+        return None
+    st.caption(
+        f"**{loaded.name}** · {len(loaded.classes)} classes · {loaded.image_size}×"
+        f"{loaded.image_size} input"
+    )
+    if loaded.note:
+        st.caption(f":material/info: {loaded.note}")
+    return loaded
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _decode(data: bytes, name: str) -> zoo.Sample:
+    return zoo.Sample(name, load_image(data))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _samples(_loaded: zoo.LoadedModel, dataset: str | None, size: int) -> list[zoo.Sample]:
+    return zoo.sample_images(_loaded)  # the samples depend only on the dataset and input size
+
+
+def pick_images(key: str, loaded: zoo.LoadedModel, *, max_images: int = 4) -> list[zoo.Sample]:
+    """Pictures to look at: bundled samples, uploads (bad files are named and skipped), or
+    draws from the model's dataset."""
+    mode = st.segmented_control(
+        "Images", IMAGE_MODES, key=f"{key}.mode", default=IMAGE_MODES[0], selection_mode="single"
+    )
+    if mode == "Upload":
+        files = st.file_uploader(
+            f"Images (up to {max_images})",
+            type=IMAGE_TYPES,
+            accept_multiple_files=True,
+            key=f"{key}.upload",
+        )
+        if len(files) > max_images:
+            st.warning(f"Showing the first {max_images} of {len(files)} images.")
+        out = []
+        for f in files[:max_images]:
+            try:
+                out.append(_decode(f.getvalue(), f.name))
+            except InputError as err:
+                st.error(f"**{f.name}**: {err}", icon=":material/broken_image:")
+        if not files:
+            st.caption("PNG, JPEG, WebP, BMP, GIF (first frame) or TIFF.")
+        return out
+    if mode == "From the dataset":
+        seed = st.number_input("Draw", min_value=0, value=0, step=1, key=f"{key}.seed")
+        try:
+            return zoo.dataset_samples(loaded, max_images, int(seed))
+        except (DataError, InputError) as err:
+            st.error(str(err), icon=":material/error:")
+            return []
+    samples = {s.name: s for s in _samples(loaded, loaded.dataset, loaded.image_size)}
+    names = st.multiselect(
+        "Samples",
+        list(samples),
+        default=list(samples)[:1],
+        max_selections=max_images,
+        key=f"{key}.samples",
+    )
+    return [samples[n] for n in names]
