@@ -8,5 +8,17 @@ pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
+    st.Page(
+        "pages/activations.py",
+        title="Activations",
+        icon=":material/layers:",
+        url_path="activations",
+    ),
+    st.Page(
+        "pages/explain.py",
+        title="Explain",
+        icon=":material/center_focus_strong:",
+        url_path="explain",
+    ),
 ]
 st.navigation(pages).run()

@@ -38,6 +38,7 @@ from .config import DataConfig
 from .data import load_dataset
 from .data.shapes import SHAPE_CLASSES, draw_shape_image
 from .errors import CheckpointError, DataError
+from .locks import model_lock
 from .models import ARCHS, CIFAR_ARCHS, build_model
 from .models.torchvision_resnet import TORCHVISION_ARCHS, imagenet_categories
 
@@ -97,7 +98,7 @@ class LoadedModel:
 
     def predict(self, x: torch.Tensor, k: int = 5) -> list[tuple[int, str, float]]:
         """Top-``k`` (class index, class name, probability) for a 1×3×H×W input."""
-        with torch.inference_mode():
+        with model_lock(self.model), torch.inference_mode():
             probs = torch.softmax(self.model(x).float(), dim=1)[0]
         top = torch.topk(probs, min(k, probs.numel()))
         return [

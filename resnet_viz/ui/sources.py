@@ -141,6 +141,11 @@ def pick_images(key: str, loaded: zoo.LoadedModel, *, max_images: int = 4) -> li
             st.error(str(err), icon=":material/error:")
             return []
     samples = {s.name: s for s in _samples(loaded, loaded.dataset, loaded.image_size)}
+    chosen = st.session_state.get(f"{key}.samples")
+    if chosen is not None and not set(chosen) <= set(samples):
+        # The offered samples depend on the model: after a switch (say, from a Shapes model to
+        # an ImageNet one) start from the first sample again rather than from an empty list.
+        st.session_state[f"{key}.samples"] = list(samples)[:1]
     names = st.multiselect(
         "Samples",
         list(samples),

@@ -106,3 +106,14 @@ def test_uploaded_weights_are_detected_and_a_mismatch_is_explained():
     assert at.session_state["picked_model"] == "mine.pth (resnet14, 4 classes)"
     at.selectbox(key="t.arch").set_value("resnet20").run()
     assert "does not fit resnet20" in at.error[0].value
+
+
+def test_switching_to_a_model_with_other_samples_starts_from_its_first_sample():
+    buf = io.BytesIO()
+    torch.save(build_model("resnet8", 3).state_dict(), buf)
+    at = _app()
+    at.radio(key="t.source").set_value("Upload weights").run()
+    at.file_uploader(key="t.weights").upload("tiny.pth", buf.getvalue(), "application/octet-stream")
+    at.run()
+    assert not at.exception
+    assert at.session_state["picked"] == [("flower", (320, 214), False, None)]
