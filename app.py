@@ -8,6 +8,7 @@ pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
+    st.Page("pages/skiplab.py", title="Skip Lab", icon=":material/alt_route:", url_path="skiplab"),
     st.Page(
         "pages/activations.py",
         title="Activations",

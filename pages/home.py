@@ -11,30 +11,59 @@ st.markdown(
     """
 See inside residual networks. Train a ResNet here — on a GPU when there is one, on the CPU when
 not — and watch the loss and **every layer's gradient** stream in live. Switch skip connections
-off and see what changes; keep every run and compare them.
+off and see training degrade or diverge; look at what each layer computes for a picture, and at
+which pixels a prediction rests on — with a check of how far each explanation can be trusted.
 
 The built-in **Shapes** dataset (ten kinds of coloured shapes on cluttered backgrounds) needs no
-download: the default setup reaches 90% validation accuracy in under a minute on a laptop CPU.
+download: the default setup reaches 90% validation accuracy in about a minute on a laptop CPU, and
+a model trained that way ships with the app, so every page works before any training.
 """
 )
-c1, c2 = st.columns(2)
-with c1, st.container(border=True):
-    st.page_link(
+
+CARDS = [
+    (
         "pages/train.py",
-        label="**Train** a ResNet and watch it learn",
-        icon=":material/model_training:",
-    )
-    st.caption(
+        "**Train** a ResNet and watch it learn",
+        ":material/model_training:",
         "Pick an architecture (CIFAR ResNet-8…110 or torchvision ResNet-18/34/50), skips, "
         "BatchNorm, dataset and optimiser; press Start. The setup lives in the page URL, so a "
-        "link opens the same experiment."
-    )
-with c2, st.container(border=True):
-    st.page_link("pages/runs.py", label="**Runs**: every run, kept", icon=":material/history:")
-    st.caption(
-        "Open any past run's charts, compare runs on one chart, delete what you no longer need."
-        " Runs survive server restarts."
-    )
+        "link opens the same experiment.",
+    ),
+    (
+        "pages/skiplab.py",
+        "**Skip Lab**: why residual connections matter",
+        ":material/alt_route:",
+        "Train plain and residual twins side by side on the same batches, flip skips while they "
+        "train, and reproduce the published experiments: degradation, no BatchNorm, broken "
+        "shortcuts, lesions.",
+    ),
+    (
+        "pages/activations.py",
+        "**Activations**: inside every layer",
+        ":material/layers:",
+        "Feature maps of any layer for your picture, and each residual block taken apart: "
+        "input, residual branch, shortcut and output.",
+    ),
+    (
+        "pages/explain.py",
+        "**Explain** a prediction",
+        ":material/center_focus_strong:",
+        "Grad-CAM and Captum attributions side by side, scored against ground-truth masks and "
+        "checked by randomising the model's weights.",
+    ),
+    (
+        "pages/runs.py",
+        "**Runs**: every run, kept",
+        ":material/history:",
+        "Open any past run's charts, compare runs on one chart, delete what you no longer need. "
+        "Runs survive server restarts.",
+    ),
+]
+for row in (CARDS[:3], CARDS[3:]):
+    for col, (page, label, icon, caption) in zip(st.columns(3), row, strict=False):
+        with col, st.container(border=True):
+            st.page_link(page, label=label, icon=icon)
+            st.caption(caption)
 st.caption(
     "Runs are stored under `RESNET_VIZ_RUNS_DIR` (default `./runs`); datasets and your own image "
     "folders under `RESNET_VIZ_DATA_ROOT` (default `./data`)."

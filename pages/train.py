@@ -219,8 +219,39 @@ if start and cfg is not None:
         st.query_params["run"] = run_id
         st.toast(f"Started {cfg.name} ({run_id}).", icon=":material/directions_run:")
 
+
+def train_with_twin(run_id: str) -> None:
+    """Offer the run's setup again as a two-member cohort with its plain (or residual) twin."""
+    record = ui.store().get_run(run_id)
+    if record is None or len(record.members) != 1:
+        return
+    try:
+        cohort = TrainConfig.from_dict(record.config).with_twin()
+    except ResNetVizError:
+        return  # a record from an older version that no longer validates: nothing to offer
+    twin = cohort.cohort[0]
+    kind = "plain" if all(s == 0 for s in twin.skip) else "residual"
+    clicked = st.button(
+        f"Train again with its {kind} twin ({twin.label})",
+        icon=":material/compare_arrows:",
+        key="train.twin",
+        help="Starts a cohort in the Skip Lab: this setup and its twin in lockstep, same batches "
+        "and the same initial weights, with live skip controls and a lesion study afterwards.",
+    )
+    if clicked:
+        try:
+            new_id = launch(ui.store(), cohort)
+        except ResNetVizError as err:
+            st.error(f"Cannot start: {err}")
+            return
+        prewarm(ui.store())
+        st.session_state["lab.run_id"] = new_id
+        st.switch_page("pages/skiplab.py", query_params={"run": new_id})
+
+
 run_id = st.session_state.get("train.run_id") or st.query_params.get("run")
 if run_id:
+    train_with_twin(run_id)
     ui.show_run(run_id, key="train")
 else:
     st.info(

@@ -17,7 +17,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .errors import CheckpointError, DataError
-from .models import build_model, set_stage_skip
+from .models import build_model, set_skip, set_stage_skip
 
 FORMAT = "resnet-viz-checkpoint/1"
 _META_KEY = "resnet_viz"
@@ -65,12 +65,20 @@ def read_meta(path: str | Path) -> dict[str, Any]:
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model a checkpoint describes and load its weights (CPU, eval mode)."""
+    """Rebuild the model a checkpoint describes and load its weights (CPU, eval mode).
+
+    ``meta`` holds at least ``model`` (a ModelConfig dict), ``num_classes``, ``classes``,
+    ``mean``, ``std``; the trainer adds ``block_skip`` (the shortcut scale of each residual
+    block when saved), ``member`` and ``member_index`` (its place in a cohort) and more."""
     meta = read_meta(path)
     try:
         model_cfg = ModelConfig(**{**meta["model"], "skip": tuple(meta["model"]["skip"])})
         model = build_model(model_cfg.arch, int(meta["num_classes"]), batchnorm=model_cfg.batchnorm)
         set_stage_skip(model, model_cfg.skip)
+        # Per-block shortcut scales as they were when the checkpoint was written (the Skip Lab
+        # changes single blocks during training); older checkpoints have only per-stage ones.
+        if meta.get("block_skip") is not None:
+            set_skip(model, [float(v) for v in meta["block_skip"]])
     except (KeyError, TypeError, ValueError, DataError) as err:  # ConfigError is a ValueError
         raise CheckpointError(f"{Path(path).name}: bad model description ({err}).") from None
     with safe_open(str(path), framework="pt") as f:

@@ -20,6 +20,9 @@ DATASETS = ("shapes", "cifar10", "folder")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "step", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# What a run can compute after training, for every cohort member (see resnet_viz.experiments).
+ANALYSES = ("lesion", "shattering")
+MAX_MEMBERS = 6  # one worker trains every member in turn on each batch; more would crawl
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,33 @@ class ModelConfig:
     skip: tuple[float, ...] = (1.0,)
     batchnorm: bool = True
     pretrained: bool = False
+    # Start each residual branch at zero (resnet_viz.models.zero_residual_branches): lets a deep
+    # residual net without BatchNorm train (Fixup, Zhang et al. 2019).
+    zero_init_residual: bool = False
+
+    @property
+    def label(self) -> str:
+        """The member's name and spec: ``resnet20``, ``plain20``, ``resnet20 skip 1,0,1 no-BN``;
+        :func:`parse_member` reads it back."""
+        if all(s == 0 for s in self.skip) and self.arch[6:].isdigit():
+            label = f"plain{self.arch[6:]}"
+        elif all(s == 1 for s in self.skip):
+            label = self.arch
+        else:
+            label = f"{self.arch} skip {','.join(_format(s) for s in self.skip)}"
+        if not self.batchnorm:
+            label += " no-BN"
+        if self.pretrained:
+            label += " pretrained"
+        if self.zero_init_residual:
+            label += " zero-init"
+        return label
+
+    def twin(self) -> ModelConfig:
+        """The same network with every skip flipped: a residual net's plain twin (option-A CIFAR
+        twins have identical parameters, He et al. 2015 §4.2), or a plain net's residual twin."""
+        plain = all(s == 0 for s in self.skip)
+        return dataclasses.replace(self, skip=(1.0,) if plain else (0.0,))
 
 
 @dataclass(frozen=True)
@@ -64,14 +94,42 @@ class TrainConfig:
     device: str = "auto"
     log_every: int = 5  # steps between host syncs of the on-device statistics
     evals_per_epoch: int = 2
+    # A cohort: more models trained in lockstep with ``model`` (same batches in the same order,
+    # same initial weights where the parameters match). Flat form: ``plain20;resnet8 no-BN``.
+    cohort: tuple[ModelConfig, ...] = ()
+    # Changes applied at set points of training, as the Skip Lab's live controls apply them,
+    # e.g. ``35% skip 0 stage2 member1`` (see resnet_viz.train.controls).
+    controls: tuple[str, ...] = ()
+    analyses: tuple[str, ...] = ()  # computed after training: ANALYSES
+    experiment: str = ""  # the Skip Lab experiment this run is, whose verdict it gets
+
+    @property
+    def members(self) -> tuple[ModelConfig, ...]:
+        """Every model of the run, ``model`` first (member 0)."""
+        return (self.model, *self.cohort)
+
+    def with_twin(self) -> TrainConfig:
+        """This single-model setup as a two-member cohort: the model and its plain twin (or
+        its residual twin, for a plain net), same batches, same initial weights, and the lesion
+        study after training."""
+        twin = self.model.twin()
+        return dataclasses.replace(
+            self,
+            name=f"{self.name} + {twin.label}",
+            cohort=(twin,),
+            analyses=tuple(dict.fromkeys((*self.analyses, "lesion"))),
+        )
 
     def validate(self) -> TrainConfig:
         from .models import ARCHS  # models imports torch; keep config import-light
+        from .train.controls import parse_scheduled
 
         checks = [
             (self.model.arch in ARCHS, f"model.arch must be one of {', '.join(ARCHS)}"),
             (len(self.model.skip) >= 1, "model.skip needs at least one value"),
             (all(0 <= s <= 2 for s in self.model.skip), "model.skip values must be in [0, 2]"),
+            (len(self.members) <= MAX_MEMBERS, f"a cohort has at most {MAX_MEMBERS} members"),
+            (set(self.analyses) <= set(ANALYSES), f"analyses: any of {', '.join(ANALYSES)}"),
             (self.data.dataset in DATASETS, f"data.dataset must be one of {', '.join(DATASETS)}"),
             (self.data.dataset != "folder" or self.data.folder, "data.folder is required"),
             (8 <= self.data.image_size <= 512, "data.image_size must be between 8 and 512"),
@@ -86,9 +144,21 @@ class TrainConfig:
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.log_every >= 1 and self.evals_per_epoch >= 1, "log_every/evals ≥ 1"),
         ]
+        for member in self.cohort:
+            what = f"cohort member {member.label!r}"
+            checks += [
+                (
+                    member.arch in ARCHS,
+                    f"{what}: the architecture must be one of {', '.join(ARCHS)}",
+                ),
+                (len(member.skip) >= 1, f"{what}: skip needs at least one value"),
+                (all(0 <= v <= 2 for v in member.skip), f"{what}: skip values must be in [0, 2]"),
+            ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        for text in self.controls:
+            parse_scheduled(text, len(self.members))  # raises ConfigError with the reason
         return self
 
     # ---- serialisation -------------------------------------------------------------------
@@ -142,6 +212,8 @@ def _walk(obj: Any, prefix: str = ""):
 
 
 def _format(value: Any) -> str:
+    if isinstance(value, tuple) and value and all(isinstance(v, ModelConfig) for v in value):
+        return ";".join(v.label for v in value)  # labels hold commas (skip lists)
     if isinstance(value, tuple):
         return ",".join(_format(v) for v in value)
     if isinstance(value, bool):
@@ -149,6 +221,38 @@ def _format(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def parse_member(text: str) -> ModelConfig:
+    """Inverse of :attr:`ModelConfig.label`: ``plain20``, ``resnet20 skip 1,0.5,1 no-BN``."""
+    words = text.split()
+    if not words:
+        raise ConfigError("An empty cohort member; write e.g. plain20 or resnet20 skip 1,0,1.")
+    head, rest = words[0].lower(), words[1:]
+    skip: tuple[float, ...] = (1.0,)
+    if head.startswith("plain") and head[5:].isdigit():
+        head, skip = f"resnet{head[5:]}", (0.0,)
+    flags = {
+        "no-bn": ("batchnorm", False),
+        "pretrained": ("pretrained", True),
+        "zero-init": ("zero_init_residual", True),
+    }
+    kwargs: dict[str, Any] = {}
+    i = 0
+    while i < len(rest):
+        word = rest[i].lower()
+        if word == "skip" and i + 1 < len(rest):
+            skip = _parse(tuple[float, ...], rest[i + 1], f"skip of {text!r}")
+            i += 2
+        elif word in flags:
+            kwargs[flags[word][0]] = flags[word][1]
+            i += 1
+        else:
+            raise ConfigError(
+                f"Cannot read cohort member {text!r} at {rest[i]!r}; write e.g. plain20, "
+                "resnet20, resnet20 skip 1,0.5,1, resnet20 no-BN zero-init."
+            )
+    return ModelConfig(arch=head, skip=skip, **kwargs)
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -160,6 +264,17 @@ def _parse(tp: Any, raw: Any, key: str) -> Any:
     if isinstance(raw, str):
         raw = raw.strip()
     try:
+        if tp == tuple[ModelConfig, ...]:
+            items = raw if isinstance(raw, list | tuple) else str(raw).split(";")
+            return tuple(
+                v
+                if isinstance(v, ModelConfig)
+                else _from_dict(ModelConfig, v)
+                if isinstance(v, Mapping)
+                else parse_member(str(v))
+                for v in items
+                if isinstance(v, ModelConfig | Mapping) or str(v).strip()
+            )
         if typing.get_origin(tp) is tuple:
             item_tp = typing.get_args(tp)[0]
             items = raw if isinstance(raw, list | tuple) else str(raw).split(",")

@@ -13,6 +13,7 @@ from resnet_viz.config import (
     OptimConfig,
     TrainConfig,
     config_keys,
+    parse_member,
 )
 from resnet_viz.errors import ConfigError
 
@@ -221,3 +222,85 @@ def test_configs_are_frozen_and_hashable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.epochs = 3  # type: ignore[misc]
     assert hash(cfg) == hash(TrainConfig())
+
+
+# ---- cohorts (Skip Lab) -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "model",
+    [
+        ModelConfig("resnet20"),
+        ModelConfig("resnet20", skip=(0.0,)),
+        ModelConfig("resnet20", skip=(1.0, 0.0, 0.5)),
+        ModelConfig("resnet56", skip=(0.0,), batchnorm=False),
+        ModelConfig("resnet32", batchnorm=False, zero_init_residual=True),
+        ModelConfig("resnet18", pretrained=True),
+    ],
+)
+def test_member_labels_read_back(model):
+    assert parse_member(model.label) == model
+
+
+def test_member_labels_are_short_names():
+    assert ModelConfig("resnet20", skip=(0.0,)).label == "plain20"
+    assert ModelConfig("resnet20", skip=(1, 0.5, 1), batchnorm=False).label == (
+        "resnet20 skip 1,0.5,1 no-BN"
+    )
+    assert parse_member("Plain56  no-bn") == ModelConfig("resnet56", skip=(0.0,), batchnorm=False)
+
+
+@pytest.mark.parametrize("text", ["", "resnet20 fast", "resnet20 skip", "plain20 skip x"])
+def test_bad_member_specs_say_how_to_write_them(text):
+    with pytest.raises(ConfigError):
+        parse_member(text)
+
+
+def test_cohort_round_trips_through_flat_dict_and_json():
+    cfg = TrainConfig().with_overrides(
+        {"cohort": "plain8; resnet8 skip 1,0.5,1 no-BN", "controls": "35% skip 0 stage2 member1"}
+    )
+    assert cfg.cohort == (
+        ModelConfig("resnet8", skip=(0.0,)),
+        ModelConfig("resnet8", skip=(1.0, 0.5, 1.0), batchnorm=False),
+    )
+    assert cfg.members == (cfg.model, *cfg.cohort)
+    assert cfg.flat()["cohort"] == "plain8;resnet8 skip 1,0.5,1 no-BN"
+    assert TrainConfig().with_overrides(cfg.flat()) == cfg
+    assert TrainConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    assert hash(cfg) == hash(TrainConfig.from_dict(cfg.to_dict()))
+
+
+def test_single_model_configs_are_unchanged_and_old_records_load():
+    cfg = TrainConfig()
+    assert cfg.cohort == () and cfg.members == (cfg.model,)
+    assert cfg.flat()["cohort"] == "" and TrainConfig().with_overrides(cfg.flat()) == cfg
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("cohort", "controls", "analyses")}
+    assert TrainConfig.from_dict(old) == cfg
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"cohort": "resnet9"}, "cohort"),
+        ({"cohort": "resnet8 skip 3"}, "cohort"),
+        ({"cohort": ";".join(["plain8"] * 6)}, "at most"),
+        ({"analyses": "lesion,magic"}, "analyses"),
+        ({"controls": "35% skip 0 stage2 member1"}, "member 1"),  # no member 1 without a cohort
+        ({"controls": "half-way skip 0"}, "scheduled control"),
+        ({"controls": "50% skip 3"}, "between 0 and 2"),
+        ({"controls": "50% bn sometimes"}, "BatchNorm mode"),
+    ],
+)
+def test_invalid_cohort_settings(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig().with_overrides(overrides)
+
+
+def test_with_twin_adds_the_plain_or_residual_twin():
+    residual = TrainConfig(name="r", model=ModelConfig("resnet20"))
+    cohort = residual.with_twin()
+    assert cohort.members == (ModelConfig("resnet20"), ModelConfig("resnet20", skip=(0.0,)))
+    assert cohort.name == "r + plain20" and "lesion" in cohort.analyses
+    plain = TrainConfig(model=ModelConfig("resnet20", skip=(0.0,), batchnorm=False))
+    assert plain.with_twin().cohort == (ModelConfig("resnet20", batchnorm=False),)
+    # Everything else (data, optimiser, seed) is the single run's.
+    assert dataclasses.replace(cohort, name="r", cohort=(), analyses=()) == residual

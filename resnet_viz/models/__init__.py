@@ -29,6 +29,7 @@ __all__ = [
     "set_skip",
     "set_stage_skip",
     "stages",
+    "zero_residual_branches",
 ]
 
 
@@ -39,11 +40,13 @@ def build_model(
     skip: bool | float | Sequence[float] = True,
     batchnorm: bool = True,
     pretrained: bool = False,
+    zero_init_residual: bool = False,
 ) -> nn.Module:
     """Build ``arch`` with ``num_classes`` outputs.
 
     ``skip`` is passed to :func:`set_stage_skip` when it is a sequence (one scale per stage, or
-    one for all) and to :func:`set_skip` otherwise.
+    one for all) and to :func:`set_skip` otherwise. ``zero_init_residual`` starts every residual
+    branch at zero (see :func:`zero_residual_branches`).
     """
     if arch in CIFAR_ARCHS:
         if pretrained:
@@ -59,7 +62,30 @@ def build_model(
         set_stage_skip(model, skip)
     else:
         set_skip(model, skip)
+    if zero_init_residual:
+        zero_residual_branches(model)
     return model
+
+
+def zero_residual_branches(model: nn.Module) -> None:
+    """Make each residual branch output zero at the start, so each block starts as its shortcut.
+
+    With BatchNorm, the last BN's scale is zeroed (Goyal et al. 2017; torchvision's
+    ``zero_init_residual``). Without BatchNorm, the branch's last convolution is zeroed, the
+    core of Fixup (Zhang et al. 2019) and SkipInit (De & Smith 2020): a deep residual net with
+    no normalisation then starts as a shallow one instead of multiplying its activations'
+    variance at every block. It only makes sense with the skips on: a plain net initialised so
+    outputs zeros.
+    """
+    for _, block in residual_blocks(model):
+        last_bn = getattr(block, "bn3", None) or getattr(block, "bn2", None)
+        if isinstance(last_bn, nn.BatchNorm2d):
+            nn.init.zeros_(last_bn.weight)
+            continue
+        conv = getattr(block, "conv3", None) or block.conv2
+        nn.init.zeros_(conv.weight)
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)
 
 
 def stages(model: nn.Module) -> list[list[SkipSwitch]]:

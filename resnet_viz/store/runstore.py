@@ -2,7 +2,7 @@
 
 Layout under the runs directory::
 
-    runs.db               runs, members, scalars, layer_stats, events, controls
+    runs.db               runs, members, scalars, layer_stats, events, controls, analyses
     <run id>/             checkpoints (safetensors) and config.json of that run
 
 Writers: exactly one worker per run (plus the UI for control rows and status fixes of dead
@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS controls (
     kind TEXT NOT NULL, payload TEXT NOT NULL DEFAULT '{}', applied_step INTEGER
 );
 CREATE INDEX IF NOT EXISTS controls_idx ON controls (run_id, id);
+CREATE TABLE IF NOT EXISTS analyses (
+    run_id TEXT NOT NULL, member INTEGER NOT NULL, kind TEXT NOT NULL, t REAL NOT NULL,
+    payload TEXT NOT NULL, PRIMARY KEY (run_id, member, kind)
+);
 """
 
 
@@ -126,6 +130,8 @@ class Control:
     id: int
     kind: str
     payload: dict[str, Any]
+    t: float = 0.0  # when the UI wrote it: events carry it, so latency can be measured
+    applied_step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -304,6 +310,14 @@ class RunStore:
             for r in rows
         ]
 
+    def member_configs(self, run_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """``(name, model config dict)`` of each cohort member, in member order."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT name, config FROM members WHERE run_id=? ORDER BY idx", (run_id,)
+            ).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
     def member_layers(self, run_id: str, member: int = 0, group: str = "conv") -> tuple[str, ...]:
         with self._read() as con:
             row = con.execute(
@@ -318,7 +332,7 @@ class RunStore:
         if run.active:
             raise RuntimeError("Stop the run before deleting it.")
         with self._tx() as con:
-            for table in ("scalars", "layer_stats", "events", "controls", "members"):
+            for table in ("scalars", "layer_stats", "events", "controls", "analyses", "members"):
                 con.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
             con.execute("DELETE FROM runs WHERE id=?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
@@ -480,15 +494,44 @@ class RunStore:
     def pending_controls(self, run_id: str, after_id: int = 0) -> list[Control]:
         with self._read() as con:
             rows = con.execute(
-                "SELECT id, kind, payload FROM controls WHERE run_id=? AND id>? "
+                "SELECT id, kind, payload, t, applied_step FROM controls WHERE run_id=? AND id>? "
                 "AND applied_step IS NULL ORDER BY id",
                 (run_id, after_id),
             ).fetchall()
-        return [Control(r[0], r[1], json.loads(r[2])) for r in rows]
+        return [Control(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
+
+    def controls(self, run_id: str) -> list[Control]:
+        """Every control row of a run, applied or not, oldest first."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT id, kind, payload, t, applied_step FROM controls WHERE run_id=? "
+                "ORDER BY id",
+                (run_id,),
+            ).fetchall()
+        return [Control(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
 
     def mark_applied(self, control_id: int, step: int) -> None:
         with self._tx() as con:
             con.execute("UPDATE controls SET applied_step=? WHERE id=?", (step, control_id))
+
+    # ---- analyses (after training: lesion study, shattering; JSON per member) ---------------
+    def put_analysis(self, run_id: str, member: int, kind: str, payload: dict[str, Any]) -> None:
+        """Store (or replace) one analysis of one member."""
+        with self._tx() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO analyses (run_id, member, kind, t, payload) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (run_id, member, kind, time.time(), json.dumps(payload)),
+            )
+
+    def analyses(self, run_id: str, kind: str) -> dict[int, dict[str, Any]]:
+        """``{member: payload}`` of one kind of analysis."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT member, payload FROM analyses WHERE run_id=? AND kind=? ORDER BY member",
+                (run_id, kind),
+            ).fetchall()
+        return {r[0]: json.loads(r[1]) for r in rows}
 
 
 def thin_indices(n: int, max_points: int) -> np.ndarray:

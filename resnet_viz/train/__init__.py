@@ -1,9 +1,19 @@
-"""Training: the loop (:mod:`.trainer`), presets, probes, and the worker launcher.
+"""Training: the loop (:mod:`.trainer`), cohorts and live controls, presets, probes, and the
+worker launcher.
 
-Run headless with ``python -m resnet_viz.train --preset default``.
+Run headless with ``python -m resnet_viz.train --preset default`` (or a Skip Lab cohort:
+``--preset degradation``).
 """
 
-from .presets import PRESETS, Preset, get_preset
+from .presets import LAB_PRESETS, PRESETS, Preset, get_preset, preset_for_device
 from .trainer import Trainer, member_label
 
-__all__ = ["PRESETS", "Preset", "Trainer", "get_preset", "member_label"]
+__all__ = [
+    "LAB_PRESETS",
+    "PRESETS",
+    "Preset",
+    "Trainer",
+    "get_preset",
+    "member_label",
+    "preset_for_device",
+]

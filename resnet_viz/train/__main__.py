@@ -1,9 +1,11 @@
 """``python -m resnet_viz.train``: train headless, into the same run store the app reads.
 
     python -m resnet_viz.train --preset default [--runs-dir DIR] [--set optim.lr=0.05 ...]
+    python -m resnet_viz.train --preset degradation      # a Skip Lab cohort, sized for the device
 
 Prints progress (a bar on a terminal, plain lines otherwise) and ends with one JSON line:
-run id, status, steps, seconds, and per model its final train loss and best val accuracy.
+run id, status, steps, seconds, per cohort member its final train loss and val accuracy, and
+for Skip Lab experiments the verdict (did the published effect reproduce?).
 Exit status: 0 finished or stopped, 3 diverged, 1 failed or interrupted, 2 bad arguments.
 The app starts this same entry point with ``--run-id`` for a run it has already recorded.
 """
@@ -23,7 +25,7 @@ from ..data import load_dataset
 from ..errors import ConfigError
 from ..store import RunStore
 from .launcher import record_run
-from .presets import PRESETS, get_preset
+from .presets import ALL_PRESETS, get_preset, preset_for_device
 from .trainer import Trainer
 
 EXIT = {"finished": 0, "stopped": 0, "diverged": 3, "failed": 1, "interrupted": 1}
@@ -33,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m resnet_viz.train", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--preset", default="default", help=f"one of: {', '.join(PRESETS)}")
+    p.add_argument("--preset", default="default", help=f"one of: {', '.join(ALL_PRESETS)}")
     p.add_argument("--runs-dir", type=Path, default=None, help="run store (default ./runs)")
     p.add_argument(
         "--set",
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = TrainConfig.from_dict(run.config).validate()
             run_id = args.run_id
         else:
-            cfg = get_preset(args.preset).with_overrides(args.overrides)
+            cfg = preset_for_device(args.preset, args.overrides)
             run_id = record_run(store, cfg)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

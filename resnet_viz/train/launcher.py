@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..store import RunStore
-from .trainer import member_label
+from .cohort import member_names
 
 _procs: dict[str, subprocess.Popen] = {}
 _spares: dict[str, subprocess.Popen] = {}  # runs dir → a warm worker waiting for a run id
@@ -30,7 +30,8 @@ _lock = threading.Lock()
 
 def record_run(store: RunStore, cfg: TrainConfig) -> str:
     """Create the queued run record for ``cfg`` (one cohort member per model)."""
-    members = [(member_label(cfg.model), dataclasses.asdict(cfg.model))]
+    names = member_names(cfg)
+    members = [(n, dataclasses.asdict(m)) for n, m in zip(names, cfg.members, strict=True)]
     return store.create_run(cfg.name, cfg.to_dict(), members)
 
 

@@ -1,13 +1,15 @@
 """The training loop. It runs in a worker process, never in the Streamlit script thread, and
-talks to the world only through the run store: metrics out, control rows (stop, …) in.
+talks to the world only through the run store: metrics out, control rows (stop, skip, lr, BN
+mode) in.
 
-Main flow of :func:`train`::
+Main flow of :meth:`Trainer.run`::
 
-    load data → build each cohort member → loop over epochs and batches:
+    load data → build each cohort member (shared initial weights where they fit) → loop:
         step every member on the same batch; record per-layer grad norms on the device
-        every log interval: one host sync → write to the store, check divergence, poll controls
+        between steps: apply live and scheduled controls (each becomes an event)
+        every log interval: one host sync → write to the store, check divergence
         at eval points: validation loss/accuracy and per-block probes
-    → save checkpoints → final status and summary
+    → save one checkpoint per member → analyses (lesion, shattering) → status, summary, verdict
 """
 
 from __future__ import annotations
@@ -18,97 +20,34 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..checkpoints import save_checkpoint
-from ..config import ModelConfig, TrainConfig
+from ..config import TrainConfig
 from ..data import Batches, Dataset, load_dataset
 from ..devices import pick_device
-from ..errors import ResNetVizError
-from ..models import build_model, residual_blocks
-from ..store import RunStore
-from .probes import GradNormProbe, WeightProbe, block_probe
+from ..errors import ConfigError, ResNetVizError
+from ..models import residual_blocks, stages
+from ..store import Control, RunStore
+from .cohort import Member, apply_change, build_members, make_optimizer, member_label
+from .controls import Change, parse_scheduled
+from .probes import block_probe
 
 # A loss this many times the first one (or non-finite) counts as divergence. Cross-entropy grows
 # only linearly in the logits, so 50× the ~ln(10) start means the weights are blowing up.
 EXPLODE_FACTOR = 50.0
 FLUSH_SECONDS = 0.5  # host sync at least this often, so charts move and Stop acts within 1 s
+# Controls are polled between steps at least this often: a live skip switch acts at the next
+# step (a small indexed SQLite read; negligible next to a training step).
+CONTROL_SECONDS = 0.2
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]
 
-
-def member_label(cfg: ModelConfig) -> str:
-    """A short name for a model setup: ``resnet20``, ``plain20``, ``resnet20 skip 1,0,1 no-BN``."""
-    if all(s == 0 for s in cfg.skip) and cfg.arch[6:].isdigit():
-        label = f"plain{cfg.arch[6:]}"
-    elif all(s == 1 for s in cfg.skip):
-        label = cfg.arch
-    else:
-        label = f"{cfg.arch} skip {','.join(f'{s:g}' for s in cfg.skip)}"
-    if not cfg.batchnorm:
-        label += " no-BN"
-    if cfg.pretrained:
-        label += " pretrained"
-    return label
-
-
-@dataclass
-class Member:
-    """One model of a cohort, with its optimiser and its on-device statistics."""
-
-    index: int
-    name: str
-    cfg: ModelConfig
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    grads: GradNormProbe
-    weights: WeightProbe
-    losses: list[torch.Tensor] = field(default_factory=list)
-    correct: list[torch.Tensor] = field(default_factory=list)
-    lrs: list[float] = field(default_factory=list)
-    first_loss: float | None = None
-    last_loss: float = math.nan
-    best_val_acc: float = math.nan
-    diverged_at: int | None = None
-    diverged_reason: str | None = None
-
-
-def make_optimizer(cfg: TrainConfig, model: nn.Module, total_steps: int):
-    o = cfg.optim
-    # No weight decay on BN parameters and biases: the usual practice, and it keeps no-BN and
-    # BN variants comparable.
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [
-        {"params": decay, "weight_decay": o.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    if o.optimizer == "sgd":
-        opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.momentum > 0)
-    else:
-        opt = torch.optim.AdamW(groups, lr=o.lr)
-    sched: torch.optim.lr_scheduler.LRScheduler
-    if o.schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-    elif o.schedule == "step":  # ÷10 at 50% and 75%, as He et al. (2015) §4.2
-        milestones = [int(total_steps * 0.5), int(total_steps * 0.75)]
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
-    elif o.schedule == "onecycle" and total_steps >= 4:
-        # At least two warm-up steps: OneCycleLR divides by zero when a phase is one step long.
-        pct_start = max(0.25, 2.0 / total_steps)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=o.lr, total_steps=total_steps, pct_start=pct_start
-        )
-    else:  # constant (also one-cycle runs too short to have a cycle)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    return opt, sched
+__all__ = ["Member", "Trainer", "make_optimizer", "member_label"]
 
 
 class Trainer:
@@ -126,6 +65,10 @@ class Trainer:
         self.step = self.total = 0
         self.stop_requested: str | None = None
         self._control_cursor = 0
+        self._last_poll = 0.0
+        self._scheduled: dict[int, list[Change]] = {}
+        self._queued: list[Change] = []  # recorded, applied at the next step boundary
+        self.members: list[Member] = []
 
     # ---- public -----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -134,7 +77,7 @@ class Trainer:
         if _main_thread():
             signal.signal(signal.SIGTERM, self._on_sigterm)
         self.t0 = time.time()
-        self.members: list[Member] = []
+        self.members = []
         try:
             status, reason = self._train()
         except torch.OutOfMemoryError:
@@ -157,6 +100,8 @@ class Trainer:
         summary = self.summary(status)
         if reason and status != "diverged":  # _flush already logged the divergence event
             self.store.add_event(self.run_id, status, reason, step=self.step)
+        if self.cfg.experiment and status in ("finished", "stopped", "diverged"):
+            summary["verdict"] = self._verdict(summary)
         self.store.finish(self.run_id, status, reason=reason, summary=summary)
         return summary
 
@@ -168,9 +113,11 @@ class Trainer:
             "seconds": round(time.time() - self.t0, 2),
             "models": [
                 {
+                    "member": m.index,
                     "name": m.name,
                     "final_train_loss": _num(m.last_loss),
                     "best_val_acc": _num(m.best_val_acc),
+                    "final_val_acc": _num(m.last_val_acc),
                     "diverged_at": m.diverged_at,
                 }
                 for m in self.members
@@ -185,6 +132,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         cache = self.store.root / ".cache"
         data = load_dataset(cfg.data, seed=cfg.seed, root=self.data_root, cache_dir=cache)
+        # One pipeline for the whole cohort: every member steps on each batch it yields.
         batches = Batches(
             data.train,
             cfg.batch_size,
@@ -201,12 +149,15 @@ class Trainer:
         total = self.total = steps_per_epoch * cfg.epochs
         if total == 0:
             raise ResNetVizError("The training set is smaller than one batch; lower batch size.")
-        self.members = [self._member(0, cfg.model, data, total)]
+        self.members, notes = build_members(cfg, data.num_classes, self.device, total)
         for m in self.members:
             blocks = [n for n, _ in residual_blocks(m.model)]
             self.store.set_layers(
                 self.run_id, m.index, {"conv": list(m.grads.names), "block": blocks}
             )
+        for text in cfg.controls:
+            scheduled = parse_scheduled(text, len(self.members))
+            self._scheduled.setdefault(scheduled.at(total), []).append(scheduled.change)
         probe_x = next(val.epoch())[0][:64] if len(data.val) else None
         self.store.mark_started(self.run_id, device=str(self.device), total_steps=total)
         self.store.add_event(
@@ -215,6 +166,8 @@ class Trainer:
             f"{data.name}: {len(data.train):,} training and {len(data.val):,} validation images; "
             f"{total:,} steps of {cfg.batch_size}.",
         )
+        for note in notes:
+            self.store.add_event(self.run_id, "info", note)
 
         eval_at = _eval_points(steps_per_epoch, cfg.epochs, cfg.evals_per_epoch)
         last_flush, flushed_step, t_flush = time.monotonic(), 0, time.time()
@@ -224,6 +177,7 @@ class Trainer:
                     if m.diverged_at is None:
                         self._step(m, x, y)
                 self.step += 1
+                self._between_steps()
                 now = time.monotonic()
                 if (
                     self.step - flushed_step >= cfg.log_every
@@ -238,6 +192,7 @@ class Trainer:
                     if self.step in eval_at:
                         self._evaluate(val, probe_x, epoch)
                         t_flush = time.time()  # throughput counts training, not evaluation
+                        self._poll_controls()  # what arrived while evaluating acts now
                     if self.progress:
                         m = self.members[0]
                         info = {"loss": m.last_loss, "val_acc": m.best_val_acc}
@@ -249,30 +204,11 @@ class Trainer:
                         self._save_checkpoints(data)
                         return "stopped", self.stop_requested
         self._save_checkpoints(data)
-        return "finished", None
+        if cfg.analyses:
+            from ..experiments.analyses import analyse  # torch-only, but only lab runs need it
 
-    def _member(self, index: int, mcfg: ModelConfig, data: Dataset, total: int) -> Member:
-        # Re-seed per member so members with the same architecture start from the same weights.
-        torch.manual_seed(self.cfg.seed)
-        model = build_model(
-            mcfg.arch,
-            data.num_classes,
-            skip=mcfg.skip,
-            batchnorm=mcfg.batchnorm,
-            pretrained=mcfg.pretrained,
-        ).to(self.device)
-        model.train()
-        opt, sched = make_optimizer(self.cfg, model, total)
-        return Member(
-            index,
-            member_label(mcfg),
-            mcfg,
-            model,
-            opt,
-            sched,
-            GradNormProbe(model),
-            WeightProbe(model),
-        )
+            analyse(self, data, val)
+        return "finished", None
 
     def _step(self, m: Member, x: torch.Tensor, y: torch.Tensor) -> None:
         logits = m.model(x)
@@ -280,8 +216,15 @@ class Trainer:
         m.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         m.grads.record()
+        lr = m.scheduler.get_last_lr()
+        if m.lr_factor != 1.0:  # a live control scales the schedule's value for this step
+            for group, base in zip(m.optimizer.param_groups, lr, strict=True):
+                group["lr"] = base * m.lr_factor
         m.optimizer.step()
-        m.lrs.append(m.scheduler.get_last_lr()[0])
+        if m.lr_factor != 1.0:  # give the scheduler back its own value
+            for group, base in zip(m.optimizer.param_groups, lr, strict=True):
+                group["lr"] = base
+        m.lrs.append(lr[0] * m.lr_factor)
         m.scheduler.step()
         m.losses.append(loss.detach())
         m.correct.append((logits.argmax(1) == y).float().mean())
@@ -343,12 +286,14 @@ class Trainer:
             loss_sum = torch.zeros((), device=self.device)
             correct = torch.zeros((), device=self.device)
             for x, y in val.epoch():
+                self._note_controls()
                 logits = m.model(x)
                 loss_sum += F.cross_entropy(logits, y, reduction="sum")
                 correct += (logits.argmax(1) == y).sum()
-            m.model.train()
+            m.train_mode()
             n = len(val.labels)
             loss, acc = (torch.stack([loss_sum, correct]) / n).cpu().tolist()
+            m.last_val_acc = acc
             m.best_val_acc = acc if math.isnan(m.best_val_acc) else max(m.best_val_acc, acc)
             scalars += [
                 (m.index, "val/loss", self.step, loss),
@@ -358,40 +303,61 @@ class Trainer:
             # Seconds since the run started: lets benchmarks read time-to-accuracy off the store.
             scalars.append((m.index, "elapsed", self.step, time.time() - self.t0))
             if probe_x is not None:
+                self._note_controls()
                 _, ratios, stds = block_probe(m.model, probe_x)
+                m.train_mode()  # block_probe restores plain train(); frozen BN stays frozen
                 layer_stats += [
                     (m.index, "residual_ratio", self.step, ratios),
                     (m.index, "response_std", self.step, stds),
                 ]
+                if "shattering" in self.cfg.analyses:
+                    from ..experiments.shattering import gradient_correlation
+
+                    with torch.enable_grad():
+                        corr = gradient_correlation(m.model, probe_x[:4], seed=self.cfg.seed)
+                    m.train_mode()
+                    scalars.append((m.index, "shatter/neighbour", self.step, corr.neighbour))
         self.store.write_batch(
             self.run_id, step=self.step, scalars=scalars, layer_stats=layer_stats
         )
+
+    def checkpoint_meta(self, m: Member, data: Dataset) -> dict[str, Any]:
+        scales = m.block_scales()
+        groups = [[float(b.skip_scale) for b in g] for g in stages(m.model)]
+        # The configured per-stage scales, unless live controls changed them: then the scales
+        # the model has now, per stage where each stage is uniform. block_skip always holds
+        # every block's scale, which load_checkpoint applies last.
+        per_stage = [g[0] if len(set(g)) == 1 else None for g in groups if g]
+        changed = scales != m.start_scales
+        skip = per_stage if changed and per_stage and None not in per_stage else list(m.cfg.skip)
+        return {
+            "model": {
+                "arch": m.cfg.arch,
+                "skip": skip,
+                "batchnorm": m.cfg.batchnorm,
+                "pretrained": m.cfg.pretrained,
+            },
+            "block_skip": scales,
+            "num_classes": data.num_classes,
+            "classes": list(data.classes),
+            "mean": list(data.mean),
+            "std": list(data.std),
+            "image_size": data.image_size,
+            "dataset": data.name,
+            "run_id": self.run_id,
+            "member": m.name,
+            "member_index": m.index,
+            "step": self.step,
+            "best_val_acc": _num(m.best_val_acc),
+            "train_config": self.cfg.to_dict(),
+        }
 
     def _save_checkpoints(self, data: Dataset) -> None:
         for m in self.members:
             if m.diverged_at is not None:
                 continue  # NaN weights help nobody; the event says why there is no checkpoint
-            meta = {
-                "model": {
-                    "arch": m.cfg.arch,
-                    "skip": list(m.cfg.skip),
-                    "batchnorm": m.cfg.batchnorm,
-                    "pretrained": m.cfg.pretrained,
-                },
-                "num_classes": data.num_classes,
-                "classes": list(data.classes),
-                "mean": list(data.mean),
-                "std": list(data.std),
-                "image_size": data.image_size,
-                "dataset": data.name,
-                "run_id": self.run_id,
-                "member": m.name,
-                "step": self.step,
-                "best_val_acc": _num(m.best_val_acc),
-                "train_config": self.cfg.to_dict(),
-            }
             path = self.store.run_dir(self.run_id) / f"model-{m.index}.safetensors"
-            save_checkpoint(path, m.model, meta)
+            save_checkpoint(path, m.model, self.checkpoint_meta(m, data))
             self.store.add_event(
                 self.run_id,
                 "checkpoint",
@@ -400,16 +366,99 @@ class Trainer:
                 member=m.index,
             )
 
+    def beat(self) -> None:
+        """Between long pieces of work after training (analyses): say the worker is alive and
+        see whether Stop was pressed."""
+        self.store.write_batch(self.run_id, step=self.step)
+        self._poll_controls()
+
     # ---- controls -----------------------------------------------------------------------------
-    def _poll_controls(self) -> None:
+    def _between_steps(self) -> None:
+        """Scheduled changes due after this step, and (at most every CONTROL_SECONDS) live
+        controls, so a change acts on the very next step."""
+        for change in self._scheduled.pop(self.step, []):
+            self._record(change, source="schedule")
+        if time.monotonic() - self._last_poll >= CONTROL_SECONDS:
+            self._poll_controls(apply=False)
+        self._apply_queued()
+
+    def _note_controls(self) -> None:
+        """During an evaluation (seconds for a cohort on a CPU): record live controls at once,
+        apply them once every member has been evaluated with the same nets."""
+        if time.monotonic() - self._last_poll >= CONTROL_SECONDS:
+            self._poll_controls(apply=False)
+
+    def _poll_controls(self, *, apply: bool = True) -> None:
+        """Read new control rows. Each change is recorded as an event at once (it says from
+        which step it acts) and applied at the next step boundary; ``apply=False`` while in the
+        middle of an evaluation, so the members evaluated at this step all see the same nets."""
+        self._last_poll = time.monotonic()
         for control in self.store.pending_controls(self.run_id, self._control_cursor):
             self._control_cursor = control.id
             if control.kind == "stop":
                 self.stop_requested = f"Stopped from the app at step {self.step}."
+            else:
+                self._receive(control)
             self.store.mark_applied(control.id, self.step)
+        if apply:
+            self._apply_queued()
+
+    def _receive(self, control: Control) -> None:
+        try:
+            change = Change.from_control(control.kind, control.payload)
+            if change.member is not None and not 0 <= change.member < len(self.members):
+                raise ConfigError(f"There is no member {change.member} in this run.")
+        except (ConfigError, TypeError, ValueError) as err:
+            self.store.add_event(
+                self.run_id, "info", f"Ignored a {control.kind} control: {err}", step=self.step
+            )
+            return
+        self._record(change, source="app", control=control)
+
+    def _targets(self, change: Change) -> list[Member]:
+        if change.member is None:
+            return self.members
+        return [m for m in self.members if m.index == change.member]
+
+    def _record(self, change: Change, *, source: str, control: Control | None = None) -> None:
+        """Queue ``change`` for the next step boundary and record it as an event now."""
+        problems = [p for m in self._targets(change) if (p := apply_change(m, change, check=True))]
+        self._queued.append(change)
+        names = [m.name for m in self.members]
+        message = change.describe(names) + f", from step {self.step + 1}"
+        if problems:
+            message += f" (not applied: {'; '.join(problems)})"
+        payload = {**change.payload(), "kind": change.kind, "source": source}
+        payload["label"] = change.short()
+        if control is not None:
+            payload["control_id"], payload["requested_at"] = control.id, control.t
+        self.store.add_event(
+            self.run_id,
+            change.kind,
+            message + ".",
+            step=self.step,
+            member=change.member,
+            payload=payload,
+        )
+
+    def _apply_queued(self) -> None:
+        for change in self._queued:
+            for m in self._targets(change):
+                apply_change(m, change)
+        self._queued.clear()
 
     def _on_sigterm(self, signum, frame) -> None:
         self.stop_requested = f"Stopped by a termination signal at step {self.step}."
+
+    def _verdict(self, summary: dict[str, Any]) -> dict[str, Any] | None:
+        from ..experiments.verdicts import verdict
+
+        try:
+            result = verdict(self.store, self.run_id, self.cfg, summary)
+        except Exception as err:  # a verdict must never cost the run its record
+            traceback.print_exc()
+            return {"reproduced": None, "text": f"No verdict: {type(err).__name__}: {err}"}
+        return None if result is None else result.to_dict()
 
     @staticmethod
     def _diverged_reason(m: Member, loss: float) -> str:

@@ -61,3 +61,56 @@ def test_block_bars():
     fig = block_bars(["layer1.0", "layer2.0"], np.array([0.2, 0.3]), title="r", y_title="ratio")
     assert list(fig.data[0].x) == ["layer1.0", "layer2.0"]
     assert list(fig.data[0].y) == [0.2, 0.3]
+
+
+def test_event_markers_mark_live_changes_with_their_member():
+    from resnet_viz.figures.training import event_markers
+    from resnet_viz.store import Event
+
+    events = [
+        Event(1, None, 0, 0.0, "info", "Device: cpu", {}),
+        Event(2, 1, 40, 0.0, "skip", "…", {"label": "stage2 ×0"}),
+        Event(3, None, 50, 0.0, "lr", "…", {"label": "lr ×0.1"}),
+        Event(4, 0, 60, 0.0, "diverged", "…", {}),
+        Event(5, 0, 70, 0.0, "bn", "…", {"label": "BN frozen"}),
+    ]
+    cohort = event_markers(events, ["resnet20", "plain20"])
+    assert [(m.step, m.label, m.kind) for m in cohort] == [
+        (40, "stage2 ×0 · plain20", "skip"),
+        (50, "lr ×0.1 · all", "lr"),
+        (60, "diverged · resnet20 @ 60", "diverged"),
+        (70, "BN frozen · resnet20", "bn"),
+    ]
+    single = event_markers(events, ["resnet20"])
+    assert [m.label for m in single] == ["stage2 ×0", "lr ×0.1", "diverged @ 60", "BN frozen"]
+    fig = line_figure({"a": (np.array([1, 2]), np.array([1.0, 2.0]))}, title="", y_title="",
+                      markers=cohort)  # fmt: skip
+    colours = [s.line.color for s in fig.layout.shapes]
+    assert colours == ["#9467bd", "#ff7f0e", "#d62728", "#2ca02c"]
+
+
+def test_line_styles_by_trace_name():
+    x = np.array([1, 2])
+    fig = line_figure(
+        {"a train": (x, x), "a val": (x, x)},
+        title="",
+        y_title="",
+        styles={"a train": {"color": "#111111"}, "a val": {"color": "#111111", "dash": "dash"}},
+    )
+    assert [(t.line.color, t.line.dash) for t in fig.data] == [
+        ("#111111", None),
+        ("#111111", "dash"),
+    ]
+
+
+def test_heatmaps_side_by_side_share_one_colour_scale():
+    from resnet_viz.figures.training import log_range
+
+    other = LayerSeries(SERIES.layers, SERIES.steps, SERIES.values * 100)
+    lo, hi = log_range(SERIES, other)
+    assert (lo, hi) == (np.log10(np.float32(0.01)), np.log10(np.float32(100000.0)))
+    heat = grad_heatmap(SERIES, zrange=(lo, hi)).data[0]
+    assert (heat.zmin, heat.zmax) == (lo, hi)
+    assert grad_heatmap(SERIES).data[0].zmin is None
+    empty = LayerSeries(("a",), np.zeros(0, dtype=np.int64), np.zeros((0, 1), np.float32))
+    assert log_range(empty) is None

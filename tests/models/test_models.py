@@ -450,3 +450,33 @@ def test_pretrained_without_cache_or_network_is_a_data_error():
     with pytest.raises(DataError, match="hub cache") as info:
         build_model("resnet18", 10, pretrained=True)
     assert "resnet18-f37072fd.pth" in str(info.value)
+
+
+# ---- zero-initialised residual branches (Fixup-style, for nets without BatchNorm) ----------------
+@pytest.mark.parametrize(
+    ("arch", "batchnorm"),
+    [("resnet8", True), ("resnet8", False), ("resnet18", True), ("resnet50", False)],
+)
+def test_zero_init_residual_makes_every_block_its_shortcut(arch, batchnorm):
+    torch.manual_seed(0)
+    model = build_model(arch, 10, batchnorm=batchnorm, zero_init_residual=True).eval()
+    with torch.no_grad():
+        for _, block in residual_blocks(model):
+            inp = F.relu(torch.randn(2, block.conv1.in_channels, 8, 8))
+            assert torch.count_nonzero(block.residual(inp)) == 0
+            assert torch.equal(block(inp), F.relu(block.shortcut(inp)))
+        assert torch.isfinite(model(_x(2, 32 if arch in CIFAR_ARCHS else 64))).all()
+    last = ("bn" if batchnorm else "conv") + ("3" if arch == "resnet50" else "2")
+    assert all(getattr(b, last).weight.abs().sum() == 0 for _, b in residual_blocks(model))
+
+
+def test_zero_init_residual_is_off_by_default_and_keeps_the_state_dict_keys():
+    torch.manual_seed(0)
+    plain = build_model("resnet8", 10, batchnorm=False)
+    zeroed = build_model("resnet8", 10, batchnorm=False, zero_init_residual=True)
+    assert plain.layer1[0].conv2.weight.abs().sum() > 0
+    assert plain.state_dict().keys() == zeroed.state_dict().keys()
+    assert (
+        plain.layer1[0].conv1.weight.abs().sum() > 0
+        and zeroed.layer1[0].conv1.weight.abs().sum() > 0
+    )

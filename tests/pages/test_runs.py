@@ -23,8 +23,7 @@ def select_rows(at, *rows: int):
 
 
 def table(at):
-    (df,) = at.dataframe
-    assert df.key == "runs.table"
+    (df,) = [df for df in at.dataframe if df.key == "runs.table"]
     return df.value
 
 
@@ -241,3 +240,22 @@ def test_live_run_with_fresh_heartbeat_is_left_alone(open_page, store):
     assert [b.key for b in at.button if (b.key or "").startswith("runs.view.stop.")] == [
         f"runs.view.stop.{run_id}"
     ]
+
+
+def test_a_cohort_run_opens_with_every_member_overlaid(open_page, store, train_run, charts):
+    run_id = train_run("pair", cohort="plain8")
+    at = open_page(RUNS)
+
+    assert "resnet8 vs plain8" in table(at)["setup"][0]
+    select_rows(at, 0)
+
+    assert not at.exception
+    specs = charts(at)
+    names = [t["name"] for t in specs["runs.view.acc"]["data"]]
+    assert names == ["resnet8 train", "resnet8 val", "plain8 train", "plain8 val"]
+    assert {"runs.view.heat.0", "runs.view.heat.1"} <= set(specs)
+    (members,) = [df for df in at.dataframe if df.key != "runs.table"]
+    assert list(members.value["member"]) == ["resnet8", "plain8"]
+    assert table(at)["best val acc"][0] == max(
+        m["best_val_acc"] for m in store.get_run(run_id).summary["models"]
+    )

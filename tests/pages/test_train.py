@@ -10,6 +10,7 @@ import torch
 
 from resnet_viz.config import TrainConfig
 from resnet_viz.errors import ConfigError
+from resnet_viz.train.launcher import record_run
 from resnet_viz.train.presets import get_preset
 from resnet_viz.ui import describe_config
 
@@ -379,3 +380,40 @@ def test_unknown_run_in_url_warns(open_page):
     assert "20990101-000000-abcdef" in warning.value
     assert "not in the run store" in warning.value
     assert not start_button(at).disabled  # the setup is still usable
+
+
+# ---- turning a run into a cohort (Skip Lab) ------------------------------------------------
+def twin_button(at):
+    return [b for b in at.button if b.key == "train.twin"]
+
+
+def test_a_single_run_can_be_trained_again_with_its_twin(open_page, store, train_run, wait_ended):
+    run_id = train_run("single")
+    at = open_page(TRAIN, query_params={"run": run_id})
+    (button,) = twin_button(at)
+    assert button.label == "Train again with its plain twin (plain8)"
+
+    button.click().run()
+
+    assert not at.exception, at.exception
+    cohort = next(r for r in store.list_runs() if r.id != run_id)
+    assert cohort.members == ("resnet8", "plain8")
+    assert cohort.name == "single + plain8"
+    original = store.get_run(run_id).config
+    assert cohort.config["data"] == original["data"] and cohort.config["optim"] == original["optim"]
+    assert cohort.config["analyses"] == ["lesion"]
+    assert at.session_state["lab.run_id"] == cohort.id  # the Skip Lab shows it
+    assert any(t.value == "Skip Lab" for t in at.title)
+    assert wait_ended(cohort.id).status == "finished"
+
+
+def test_a_plain_run_gets_its_residual_twin_and_a_cohort_gets_none(open_page, store, train_run):
+    plain = train_run("plain", **{"model.skip": "0"})
+    at = open_page(TRAIN, query_params={"run": plain})
+    (button,) = twin_button(at)
+    assert button.label == "Train again with its residual twin (resnet8)"
+
+    cohort = record_run(store, TrainConfig().with_overrides({"cohort": "plain8"}))
+    at = open_page(TRAIN, query_params={"run": cohort})
+    assert not twin_button(at)
+    assert not at.exception

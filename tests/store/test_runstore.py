@@ -311,6 +311,41 @@ def test_controls(store):
     assert len(store.pending_controls(other)) == 1
 
 
+def test_controls_keep_when_they_were_written_and_applied(store):
+    run_id = _run(store)
+    before = time.time()
+    a = store.add_control(run_id, "skip", {"value": 0, "stage": 2})
+    (pending,) = store.pending_controls(run_id)
+    assert pending.t >= before and pending.applied_step is None
+    store.mark_applied(a, 7)
+    (control,) = store.controls(run_id)
+    assert (control.id, control.applied_step, control.t) == (a, 7, pending.t)
+    assert store.controls(_run(store)) == []
+
+
+def test_member_configs(store):
+    run_id = _run(store, members=3)
+    assert store.member_configs(run_id) == [
+        ("m0", {"arch": "resnet8", "skip": [0.0]}),
+        ("m1", {"arch": "resnet8", "skip": [1.0]}),
+        ("m2", {"arch": "resnet8", "skip": [0.0]}),
+    ]
+
+
+def test_analyses_per_member_and_kind(store):
+    run_id, other = _run(store, members=2), _run(store)
+    store.put_analysis(run_id, 0, "lesion", {"single": [0.5, 0.4]})
+    store.put_analysis(run_id, 1, "lesion", {"single": [0.1]})
+    store.put_analysis(run_id, -1, "shattering_depth", {"depth": [8, 20]})
+    store.put_analysis(run_id, 1, "lesion", {"single": [0.2]})  # replaces
+    assert store.analyses(run_id, "lesion") == {0: {"single": [0.5, 0.4]}, 1: {"single": [0.2]}}
+    assert store.analyses(run_id, "shattering_depth") == {-1: {"depth": [8, 20]}}
+    assert store.analyses(other, "lesion") == {}
+    store.finish(run_id, "finished")
+    store.delete_run(run_id)
+    assert store.analyses(run_id, "lesion") == {}
+
+
 # ---- deleting ---------------------------------------------------------------------------------
 def test_delete_run_removes_rows_and_folder(store):
     run_id, keep = _run(store), _run(store)
@@ -318,13 +353,15 @@ def test_delete_run_removes_rows_and_folder(store):
         _fill(store, rid, 5)
         store.add_event(rid, "info", "x")
         store.add_control(rid, "stop")
+        store.put_analysis(rid, 0, "lesion", {})
         store.finish(rid, "finished")
     (store.run_dir(run_id) / "model-0.safetensors").write_bytes(b"x")
     store.delete_run(run_id)
     assert store.get_run(run_id) is None
     assert not store.run_dir(run_id).exists()
     with sqlite3.connect(store.db_path) as con:
-        for table in ("runs", "members", "scalars", "layer_stats", "events", "controls"):
+        tables = ("runs", "members", "scalars", "layer_stats", "events", "controls", "analyses")
+        for table in tables:
             column = "id" if table == "runs" else "run_id"
             count = con.execute(f"SELECT COUNT(*) FROM {table} WHERE {column}=?", (run_id,))
             assert count.fetchone()[0] == 0, table

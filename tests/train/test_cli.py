@@ -161,3 +161,19 @@ def test_spares_can_be_turned_off(tmp_path):
     store = RunStore(tmp_path / "runs")  # conftest sets RESNET_VIZ_PREWARM=0
     launcher.prewarm(store)
     assert str(store.root) not in launcher._spares
+
+
+def test_a_lab_preset_runs_headless_and_its_json_lists_every_member(tmp_path):
+    sets = [*TINY, "model.arch=resnet8", "cohort=resnet8", "evals_per_epoch=1"]
+    res = cli("--preset", "pull-skips", *[a for s in sets for a in ("--set", s)],
+              runs=tmp_path / "runs")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert [m["name"] for m in summary["models"]] == ["resnet8", "resnet8 #2"]
+    assert all(m["final_train_loss"] > 0 for m in summary["models"])
+    assert summary["verdict"]["reproduced"] in (True, False)
+    assert "Pulling the skips at step 1" in summary["verdict"]["text"]
+    store = RunStore(tmp_path / "runs")
+    events = [(e.step, e.member, e.kind) for e in store.events(summary["run_id"])]
+    assert (1, 1, "skip") in events and (3, 1, "skip") in events  # 35% and 65% of 4 steps
+    assert (store.run_dir(summary["run_id"]) / "model-1.safetensors").exists()

@@ -1,0 +1,222 @@
+"""Skip Lab: train variants side by side, switch skips live, and check published effects."""
+
+import dataclasses
+
+import streamlit as st
+
+from resnet_viz import ui
+from resnet_viz.config import TrainConfig, parse_member
+from resnet_viz.devices import pick_device
+from resnet_viz.errors import ResNetVizError
+from resnet_viz.experiments.analyses import RUN_LEVEL
+from resnet_viz.experiments.gradflow import gradient_flow, ratio_verdict
+from resnet_viz.experiments.lesion import LesionResult, describe
+from resnet_viz.figures.lab import (
+    grad_flow,
+    lesion_bars,
+    lesion_curve,
+    shattering_by_depth,
+    shattering_lags,
+)
+from resnet_viz.figures.training import line_figure, member_colour
+from resnet_viz.train.launcher import launch, prewarm
+from resnet_viz.train.presets import LAB_PRESETS
+
+ui.route_through_app()
+
+CUSTOM = "custom"
+TITLES = {name: p.title for name, p in LAB_PRESETS.items()} | {CUSTOM: "Your own cohort"}
+CUSTOM_WATCH = (
+    "Pick any models to train in lockstep: same batches in the same order, the same initial "
+    "weights where the parameters match (a ResNet and its plain twin). Write one per line or "
+    "separate them with ';': `resnet20`, `plain20` (skips off), `resnet20 skip 1,0,1` (per "
+    "stage), `resnet20 skip 0.5` (scaled shortcut), `resnet20 no-BN zero-init`."
+)
+
+
+def sized(name: str) -> TrainConfig:
+    preset = LAB_PRESETS.get(name, LAB_PRESETS["degradation"])
+    cfg = preset.sized(accelerated=pick_device("auto")[0].type != "cpu")
+    if name == CUSTOM:  # the degradation setup at full resolution, with no verdict to check
+        data = dataclasses.replace(cfg.data, image_size=32)
+        cfg = dataclasses.replace(cfg, name="cohort", experiment="", data=data)
+    return cfg
+
+
+def load_setup() -> None:
+    """Fill the editable fields from the chosen experiment, sized for this device."""
+    cfg = sized(st.session_state["lab.preset"])
+    st.session_state["lab.members"] = "; ".join(m.label for m in cfg.members)
+    st.session_state["lab.epochs"] = cfg.epochs
+    st.session_state["lab.lr"] = cfg.optim.lr
+    st.session_state["lab.train_size"] = cfg.data.train_size
+
+
+def config_from_widgets() -> TrainConfig:
+    ss = st.session_state
+    base = sized(ss["lab.preset"])
+    labels = [t.strip() for t in ss["lab.members"].replace("\n", ";").split(";") if t.strip()]
+    if not labels:
+        raise ResNetVizError("Name at least one model, e.g. resnet20; plain20.")
+    members = [parse_member(label) for label in labels]
+    flat = {
+        "epochs": ss["lab.epochs"],
+        "optim.lr": ss["lab.lr"],
+        "data.train_size": ss["lab.train_size"],
+    }
+    cohort = dataclasses.replace(base, model=members[0], cohort=tuple(members[1:]))
+    return cohort.with_overrides(flat)
+
+
+st.title("Skip Lab")
+st.caption(
+    "Why residual connections matter, from the networks themselves: train variants in lockstep "
+    "(same batches, same initial weights), switch skips off and on while they train, and check "
+    "published results against what this run measured."
+)
+prewarm(ui.store())
+
+if "lab.members" not in st.session_state:
+    st.session_state.setdefault("lab.preset", next(iter(LAB_PRESETS)))
+    load_setup()
+
+with st.sidebar:
+    st.header("Experiment")
+    choice = st.selectbox(
+        "Experiment", [*LAB_PRESETS, CUSTOM], format_func=TITLES.get, key="lab.preset",
+        on_change=load_setup,
+    )  # fmt: skip
+    st.markdown(LAB_PRESETS[choice].watch if choice in LAB_PRESETS else CUSTOM_WATCH)
+    st.text_area("Members (member 0 first)", key="lab.members", height=90)
+    c1, c2 = st.columns(2)
+    c1.number_input("Epochs", 1, 1000, key="lab.epochs")
+    c2.number_input("Learning rate", 1e-5, 10.0, step=0.01, format="%.4g", key="lab.lr")
+    st.number_input("Training images", 256, 1_000_000, step=1000, key="lab.train_size")
+    device, why = pick_device("auto")
+    st.caption(f"**{device}** — {why} Presets are sized for it (deeper and longer on a GPU).")
+
+try:
+    cfg = config_from_widgets()
+except ResNetVizError as err:
+    cfg = None
+    st.error(f"This cohort cannot run: {err}")
+
+left, right = st.columns([4, 1], vertical_alignment="center")
+if cfg is not None:
+    left.markdown(f"**{TITLES[choice]}** · {ui.describe_config(cfg.to_dict())}")
+start = right.button(
+    "Start experiment",
+    icon=":material/science:",
+    type="primary",
+    width="stretch",
+    disabled=cfg is None,
+)
+if start and cfg is not None:
+    try:
+        run_id = launch(ui.store(), cfg)
+    except ResNetVizError as err:
+        st.error(f"Cannot start: {err}")
+    else:
+        prewarm(ui.store())
+        st.session_state["lab.run_id"] = run_id
+        st.query_params["run"] = run_id
+        st.toast(f"Started {cfg.name} ({run_id}).", icon=":material/science:")
+
+run_id = st.session_state.get("lab.run_id") or st.query_params.get("run")
+if not run_id:
+    st.info(
+        "Pick an experiment in the sidebar and press **Start experiment**. Each member's curves "
+        "overlay on every chart; while it trains, the live controls switch skips, scale the "
+        "learning rate or freeze BatchNorm, and every chart marks the change."
+    )
+    st.stop()
+
+store = ui.store()
+record = store.get_run(run_id)
+if record is not None:
+    experiment = record.config.get("experiment", "")
+    verdict = (record.summary or {}).get("verdict")
+    if experiment in LAB_PRESETS:
+        with st.expander(f"What to watch: {LAB_PRESETS[experiment].title}"):
+            st.markdown(LAB_PRESETS[experiment].watch)
+    if verdict and verdict.get("reproduced") is True:
+        st.success(f"**Verdict: reproduced.** {verdict['text']}", icon=":material/check_circle:")
+    elif verdict and verdict.get("reproduced") is False:
+        st.warning(f"**Verdict: did not reproduce.** {verdict['text']}", icon=":material/warning:")
+    elif verdict:
+        st.info(f"**No verdict.** {verdict['text']}")
+    elif experiment in LAB_PRESETS and record.active:
+        st.info("The verdict, computed from this run's own numbers, appears when it finishes.")
+
+run = ui.show_run(run_id, key="lab.view", controls=True)
+if run is None or run.active:
+    st.stop()
+
+# ---- after training ---------------------------------------------------------------------------
+st.header("After training")
+names = list(run.members) or [run.name]
+colours = {n: i for i, n in enumerate(names)}
+
+st.subheader("Gradient flow")
+flows = {
+    n: f
+    for i, n in enumerate(names)
+    if (f := gradient_flow(store.layer_series(run.id, "grad_norm", i)))
+}
+if flows:
+    st.plotly_chart(grad_flow(flows, colours=colours), key="lab.flow")
+    st.caption(
+        "Median gradient norm of each layer over the first, middle and last 10% of steps. "
+        "First-to-last layer ratio (two orders of magnitude either way counts as vanishing or "
+        "exploding): "
+        + "; ".join(
+            f"{n}: " + ", ".join(
+                f"{p} {f.first_to_last(p):.2g} ({ratio_verdict(f.first_to_last(p))})"
+                for p in ("start", "middle", "end")
+            )
+            for n, f in flows.items()
+        )
+    )  # fmt: skip
+
+lesions = store.analyses(run.id, "lesion")
+if lesions:
+    st.subheader("Lesion study")
+    results = {names[i]: p for i, p in lesions.items() if i < len(names)}
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(lesion_bars(results, colours=colours), key="lab.lesion")
+    c2.plotly_chart(lesion_curve(results, colours=colours), key="lab.lesion_k")
+    st.markdown(
+        "Each residual block is deleted in turn (its skip path kept, so the block passes its "
+        "input on); for a plain member this removes a layer pair. Veit et al. (2016) found "
+        "residual nets behave like ensembles of shallower paths: losing one block barely "
+        "matters, while a plain net falls to chance.\n\n"
+        + "\n".join(f"- {describe(n, LesionResult.from_dict(p))}" for n, p in results.items())
+    )
+
+shatter = store.analyses(run.id, "shattering")
+sweep = store.analyses(run.id, "shattering_depth").get(RUN_LEVEL)
+if shatter or sweep:
+    st.subheader("Shattered gradients")
+    c1, c2, c3 = st.columns(3)
+    if sweep:
+        c1.plotly_chart(shattering_by_depth(sweep), key="lab.shatter_depth")
+    if shatter:
+        curves = {names[i]: p for i, p in shatter.items() if i < len(names)}
+        c2.plotly_chart(shattering_lags(curves, colours=colours), key="lab.shatter_lags")
+    during = {n: store.scalars(run.id, "shatter/neighbour", i) for i, n in enumerate(names)}
+    if any(len(x) for x, _ in during.values()):
+        c3.plotly_chart(
+            line_figure(
+                during,
+                title="Neighbour correlation during training",
+                y_title="correlation",
+                styles={n: {"color": member_colour(i)} for i, n in enumerate(names)},
+            ),
+            key="lab.shatter_during",
+        )
+    st.caption(
+        "Correlation of the input gradients of nearby inputs (points along a random line "
+        "through validation images), after removing their mean along the line. Balduzzi et al. "
+        "(2017): in plain nets it decays towards white noise as depth grows, even when "
+        "gradient norms look healthy; residual nets keep it."
+    )

@@ -1,0 +1,175 @@
+"""Skip Lab page: experiments and their setups, starting a cohort, live controls, and what a
+finished run shows (verdict, lesion study, gradient flow, shattering)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from resnet_viz.config import TrainConfig, parse_member
+from resnet_viz.experiments import analyses as analyses_mod
+from resnet_viz.train.launcher import record_run
+from resnet_viz.train.presets import LAB_PRESETS
+from resnet_viz.train.trainer import Trainer
+
+LAB = "pages/skiplab.py"
+TINY = {"data.train_size": 256, "data.val_size": 128, "batch_size": 64, "epochs": 1}
+
+
+def start_button(at):
+    (button,) = [b for b in at.button if b.label == "Start experiment"]
+    return button
+
+
+def cohort_run(store, experiment: str, members: str, **overrides) -> str:
+    """Record and train a tiny cohort in this process; returns its id."""
+    first, *rest = (parse_member(m) for m in members.split(";"))
+    cfg = dataclasses.replace(
+        TrainConfig().with_overrides({**TINY, **overrides}),
+        name=experiment,
+        experiment=experiment,
+        model=first,
+        cohort=tuple(rest),
+    ).validate()
+    run_id = record_run(store, cfg)
+    Trainer(cfg, store, run_id).run()
+    return run_id
+
+
+def test_opens_on_the_first_experiment_with_what_to_watch(open_page):
+    at = open_page(LAB)
+
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Skip Lab"]
+    assert at.selectbox(key="lab.preset").value == "degradation"
+    assert at.text_area(key="lab.members").value == "plain20; plain56; resnet20; resnet56"
+    assert any("Watch the training loss" in m.value for m in at.sidebar.markdown)
+    assert not at.error and not start_button(at).disabled
+    assert any(m.value.startswith("**Degradation: deeper plain nets train worse** · plain20 vs")
+               for m in at.markdown)  # fmt: skip
+    assert any("Start experiment" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("name", list(LAB_PRESETS))
+def test_each_experiment_loads_its_cohort(open_page, name):
+    at = open_page(LAB)
+    at.selectbox(key="lab.preset").set_value(name).run()
+
+    cfg = LAB_PRESETS[name].config
+    assert at.text_area(key="lab.members").value == "; ".join(m.label for m in cfg.members)
+    assert at.number_input(key="lab.epochs").value == cfg.epochs
+    assert at.number_input(key="lab.lr").value == cfg.optim.lr
+    assert any(LAB_PRESETS[name].watch[:40] in m.value for m in at.sidebar.markdown)
+    assert not at.exception and not at.error
+
+
+def test_bad_members_say_why_and_disable_start(open_page):
+    at = open_page(LAB)
+    at.text_area(key="lab.members").set_value("resnet20; resnet9").run()
+
+    (error,) = at.error
+    assert error.value.startswith("This cohort cannot run:") and "resnet9" in error.value
+    assert start_button(at).disabled
+    at.text_area(key="lab.members").set_value(" ; ").run()
+    assert "Name at least one model" in at.error[0].value
+
+
+def test_start_trains_the_cohort_and_overlays_every_member(open_page, store, wait_ended, charts):
+    at = open_page(LAB)
+    at.selectbox(key="lab.preset").set_value("custom").run()
+    at.text_area(key="lab.members").set_value("resnet8; plain8").run()
+    at.number_input(key="lab.epochs").set_value(1).run()
+    at.number_input(key="lab.train_size").set_value(256).run()
+    start_button(at).click().run()
+
+    assert not at.exception, at.exception
+    (run,) = store.list_runs()
+    assert run.members == ("resnet8", "plain8")
+    assert run.config["cohort"][0]["skip"] == [0.0] and run.config["epochs"] == 1
+    assert at.query_params.get("run") == run.id
+    final = wait_ended(run.id)
+    assert final.status == "finished", final.reason
+    at.run()
+
+    assert not at.exception
+    specs = charts(at)
+    names = [t["name"] for t in specs["lab.view.loss"]["data"]]
+    assert names == ["resnet8 train", "resnet8 val", "plain8 train", "plain8 val"]
+    assert {"lab.view.heat.0", "lab.view.heat.1", "lab.flow"} <= set(specs)
+    heat0, heat1 = specs["lab.view.heat.0"]["data"][0], specs["lab.view.heat.1"]["data"][0]
+    assert (heat0["zmin"], heat0["zmax"]) == (heat1["zmin"], heat1["zmax"])  # one colour scale
+    assert {"lab.lesion", "lab.lesion_k"} <= set(specs)  # the custom cohort asks for lesions
+    assert [t["name"] for t in specs["lab.lesion"]["data"]] == [
+        "resnet8, one block deleted",
+        "plain8, one block deleted",
+    ]
+    (table,) = at.dataframe  # the members table
+    assert list(table.value["member"]) == ["resnet8", "plain8"]
+    assert (store.run_dir(run.id) / "model-1.safetensors").exists()
+
+
+def test_live_controls_write_control_rows(open_page, store):
+    cfg = TrainConfig().with_overrides({"cohort": "plain8", "name": "live"})
+    run_id = record_run(store, cfg)  # queued: the page shows it as live
+    store.set_layers(run_id, 0, {"conv": ["conv1"], "block": ["layer1.0", "layer2.0", "layer3.0"]})
+    at = open_page(LAB, query_params={"run": run_id})
+    assert not at.exception
+
+    at.selectbox(key="lab.view.ctl.where").set_value("stage 2").run()
+    at.button(key="lab.view.ctl.skip").click().run()
+    assert [t.value for t in at.toast] == ["Sent: stage 2 skips off (×0) · all members."]
+    at.selectbox(key="lab.view.ctl.who").set_value("plain8").run()
+    at.select_slider(key="lab.view.ctl.lr").set_value(0.1).run()
+    at.button(key="lab.view.ctl.lr.apply").click().run()
+    at.segmented_control(key="lab.view.ctl.bn").set_value("frozen").run()
+    at.button(key="lab.view.ctl.bn.apply").click().run()
+
+    assert not at.exception
+    sent = [(c.kind, c.payload) for c in store.controls(run_id)]
+    assert sent == [
+        ("skip", {"value": 0.0, "stage": 2, "block": None, "member": None}),
+        ("lr", {"value": 0.1, "stage": None, "block": None, "member": 1}),
+        ("bn", {"value": "frozen", "stage": None, "block": None, "member": 1}),
+    ]
+    assert "layer2.0" in at.selectbox(key="lab.view.ctl.where").options
+
+
+def test_finished_experiment_shows_its_verdict_and_lesion_study(open_page, store, charts):
+    run_id = cohort_run(
+        store, "break-shortcut", "resnet8;resnet8 skip 0.5;plain8", analyses="lesion"
+    )
+    verdict = store.get_run(run_id).summary["verdict"]
+    at = open_page(LAB, query_params={"run": run_id})
+
+    assert not at.exception
+    box = at.success if verdict["reproduced"] else at.warning
+    assert any(verdict["text"] in b.value for b in box)
+    assert any("What to watch: Break the shortcut" in e.label for e in at.expander)
+    specs = charts(at)
+    assert len(specs["lab.lesion"]["data"]) == 3
+    assert len(specs["lab.flow"]["data"]) == 9  # 3 members × start/middle/end
+    assert any("deleting one non-downsampling block costs" in m.value for m in at.markdown)
+    assert not [b for b in at.button if (b.key or "").startswith("lab.view.ctl")]  # not live
+
+
+def test_shattering_results_are_shown(open_page, store, charts, monkeypatch):
+    monkeypatch.setattr(analyses_mod, "CPU_DEPTHS", (8, 14))
+    run_id = cohort_run(store, "shattering", "plain8;resnet8", analyses="shattering")
+    at = open_page(LAB, query_params={"run": run_id})
+
+    assert not at.exception
+    specs = charts(at)
+    depth = specs["lab.shatter_depth"]["data"]
+    assert [t["x"] for t in depth] == [[8, 14], [8, 14]]
+    assert [t["name"] for t in specs["lab.shatter_lags"]["data"]] == ["plain8", "resnet8"]
+    during = specs["lab.shatter_during"]["data"]
+    assert [len(t["y"]) for t in during] == [2, 2]  # two evaluations
+    verdict = store.get_run(run_id).summary["verdict"]
+    assert verdict["reproduced"] in (True, False)
+
+
+def test_unknown_run_warns(open_page):
+    at = open_page(LAB, query_params={"run": "20990101-000000-abcdef"})
+    assert not at.exception
+    assert any("not in the run store" in w.value for w in at.warning)
