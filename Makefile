@@ -42,6 +42,8 @@ format: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python bench/instrumentation_overhead.py
 	$(BIN)/python bench/time_to_accuracy.py
+	$(BIN)/python bench/explain_speed.py
+	$(BIN)/python bench/activation_redraw.py
 
 # The bundled default model, made by the project's own training command.
 assets: $(VENV)/.app

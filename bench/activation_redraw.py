@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import resnet_viz  # noqa: F401, I001  (sets OMP_WAIT_POLICY before torch starts its threads)
 import numpy as np
 import torch
 from torchvision.transforms import v2
