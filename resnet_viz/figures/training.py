@@ -76,7 +76,9 @@ def _layout(fig: go.Figure, title: str, y_title: str, *, log_y: bool = False, he
         title={"text": title, "x": 0.0, "xanchor": "left"},
         height=height,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        # Below the plot: a cohort's legend wraps onto several lines, and above the plot it
+        # would cover the title. Plotly grows the bottom margin to fit it.
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
         hovermode="closest",  # "x unified" costs the browser noticeably more per redraw
         uirevision="keep",  # keep zoom/pan across live updates
     )
