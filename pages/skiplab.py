@@ -19,8 +19,9 @@ from resnet_viz.figures.lab import (
     shattering_lags,
 )
 from resnet_viz.figures.training import line_figure, member_colour
-from resnet_viz.train.launcher import launch, prewarm
+from resnet_viz.train.launcher import prewarm
 from resnet_viz.train.presets import LAB_PRESETS
+from resnet_viz.ui.launch import start_row
 
 ui.route_through_app()
 
@@ -101,26 +102,13 @@ except ResNetVizError as err:
     cfg = None
     st.error(f"This cohort cannot run: {err}")
 
-left, right = st.columns([4, 1], vertical_alignment="center")
-if cfg is not None:
-    left.markdown(f"**{TITLES[choice]}** · {ui.describe_config(cfg.to_dict())}")
-start = right.button(
-    "Start experiment",
+start_row(
+    cfg,
+    f"**{TITLES[choice]}** · {ui.describe_config(cfg.to_dict())}" if cfg else "",
+    label="Start experiment",
     icon=":material/science:",
-    type="primary",
-    width="stretch",
-    disabled=cfg is None,
+    key="lab.run_id",
 )
-if start and cfg is not None:
-    try:
-        run_id = launch(ui.store(), cfg)
-    except ResNetVizError as err:
-        st.error(f"Cannot start: {err}")
-    else:
-        prewarm(ui.store())
-        st.session_state["lab.run_id"] = run_id
-        st.query_params["run"] = run_id
-        st.toast(f"Started {cfg.name} ({run_id}).", icon=":material/science:")
 
 run_id = st.session_state.get("lab.run_id") or st.query_params.get("run")
 if not run_id:

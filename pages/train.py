@@ -10,6 +10,7 @@ from resnet_viz.models import ARCHS, CIFAR_ARCHS
 from resnet_viz.paths import data_root, resolve_under
 from resnet_viz.train.launcher import launch, prewarm
 from resnet_viz.train.presets import PRESETS, get_preset
+from resnet_viz.ui.launch import start_row
 
 ui.route_through_app()
 
@@ -197,27 +198,13 @@ except ResNetVizError as err:
     cfg = None
     st.error(f"This setup cannot run: {err}")
 
-left, right = st.columns([4, 1], vertical_alignment="center")
-if cfg is not None:
-    left.markdown(f"**{cfg.name}** · {ui.describe_config(cfg.to_dict())} · on {device}")
-start = right.button(
-    "Start training",
+start_row(
+    cfg,
+    f"**{cfg.name}** · {ui.describe_config(cfg.to_dict())} · on {device}" if cfg else "",
+    label="Start training",
     icon=":material/play_arrow:",
-    type="primary",
-    width="stretch",
-    disabled=cfg is None,
+    key="train.run_id",
 )
-
-if start and cfg is not None:
-    try:
-        run_id = launch(ui.store(), cfg)
-    except ResNetVizError as err:
-        st.error(f"Cannot start: {err}")
-    else:
-        prewarm(ui.store())  # the next Start gets a warm worker too
-        st.session_state["train.run_id"] = run_id
-        st.query_params["run"] = run_id
-        st.toast(f"Started {cfg.name} ({run_id}).", icon=":material/directions_run:")
 
 
 def train_with_twin(run_id: str) -> None:
