@@ -38,3 +38,18 @@ def _isolated_dirs(monkeypatch: pytest.MonkeyPatch, runs_dir: Path, data_root: P
     monkeypatch.setenv("RESNET_VIZ_DATA_ROOT", str(data_root))
     # No warm spare workers unless a test asks: each would import torch in the background.
     monkeypatch.setenv("RESNET_VIZ_PREWARM", "0")
+
+
+@pytest.fixture(autouse=True)
+def _no_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No test may reach the network or read the user's real torch hub cache; returns the
+    test's own TORCH_HOME, where a test can place weights."""
+    import torch
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    torch_home = tmp_path / "torch_home"
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+    return torch_home

@@ -24,17 +24,6 @@ from resnet_viz.models import build_model
 from resnet_viz.store import RunStore
 
 
-@pytest.fixture(autouse=True)
-def _no_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    def refuse(*args, **kwargs):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-    torch_home = tmp_path / "torch_home"
-    monkeypatch.setenv("TORCH_HOME", str(torch_home))
-    return torch_home
-
-
 @pytest.fixture(scope="module")
 def default() -> zoo.LoadedModel:
     return zoo.load_default()

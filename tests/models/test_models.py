@@ -28,19 +28,6 @@ from resnet_viz.models import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _no_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No test here may reach the network, or read the user's real hub cache."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-    torch_home = tmp_path / "torch_home"
-    monkeypatch.setenv("TORCH_HOME", str(torch_home))
-    return torch_home
-
-
 def _x(n: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
