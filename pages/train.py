@@ -6,8 +6,10 @@ from resnet_viz import ui
 from resnet_viz.config import DATASETS, DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet_viz.devices import pick_device
 from resnet_viz.errors import ResNetVizError
+from resnet_viz.figures.training import line_figure
 from resnet_viz.models import ARCHS, CIFAR_ARCHS
 from resnet_viz.paths import data_root, resolve_under
+from resnet_viz.train.cohort import lr_schedule
 from resnet_viz.train.launcher import launch, prewarm
 from resnet_viz.train.presets import PRESETS, get_preset
 from resnet_viz.ui.launch import start_row
@@ -246,3 +248,16 @@ else:
         "Charts appear within seconds and update every second; you can switch pages or open "
         "a second tab meanwhile."
     )
+    if cfg is not None:
+        # Also loads the browser's chart library now, not when the first training charts need
+        # it: on a 2-core laptop that took ~2.5 s, most of the wait for the first chart.
+        epochs, lrs = lr_schedule(cfg)
+        st.plotly_chart(
+            line_figure(
+                {f"{cfg.optim.optimizer} · {cfg.optim.schedule}": (epochs, lrs)},
+                title="Learning rate over this run (the schedule you chose)",
+                y_title="learning rate",
+                height=260,
+            ).update_xaxes(title_text="epoch"),
+            key="train.schedule",
+        )

@@ -26,3 +26,10 @@ def pick_device(requested: str = "auto") -> tuple[torch.device, str]:
         torch.device("cpu"),
         f"{requested.upper()} was asked for but is not available here; using the CPU instead.",
     )
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    """The layout training uses on ``device``. On the CPU, oneDNN's convolutions run faster on
+    channels-last tensors: measured 16% less time per training step of ResNet-8 at 32 px on a
+    2-core CPU (1 and 2 threads). Not measured on GPUs yet, so they keep the default layout."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format

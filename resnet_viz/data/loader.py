@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import torch
 from torchvision.transforms import v2
 
+from ..devices import memory_format
 from .datasets import Split
 
 
@@ -35,6 +36,7 @@ class Batches:
         self.shuffle, self.seed, self.device = shuffle, seed, device
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
+        self.memory_format = memory_format(device)
         size = self.images.shape[-1]
         # He et al. (2015) §4.2: pad by 4 (of 32) and crop, plus horizontal flips.
         self.augment = (
@@ -67,4 +69,5 @@ class Batches:
             yield self.normalise(x), self.labels[idx]
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.float().div_(255) - self.mean) / self.std
+        x = (x.float().div_(255) - self.mean) / self.std
+        return x.contiguous(memory_format=self.memory_format)

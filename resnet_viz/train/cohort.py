@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig, TrainConfig
+from ..devices import memory_format
 from ..models import build_model, residual_blocks, stages
 from .controls import Change
 from .probes import GradNormProbe, WeightProbe
@@ -95,6 +96,21 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module, total_steps: int):
     return opt, sched
 
 
+def lr_schedule(cfg: TrainConfig, points: int = 400) -> tuple[list[float], list[float]]:
+    """``(epoch, lr)`` along ``cfg``'s schedule, from the optimiser and scheduler the trainer
+    builds, stepped on a stand-in model. Every schedule here depends only on the fraction of
+    the run done, so ``points`` steps show its shape for any dataset size."""
+    total = max(points, 4)
+    opt, sched = make_optimizer(cfg, nn.Linear(1, 1), total)
+    epochs, lrs = [], []
+    for step in range(total):
+        epochs.append(cfg.epochs * step / total)
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()  # no gradients: changes nothing, but keeps the scheduler's order check happy
+        sched.step()
+    return epochs, lrs
+
+
 def _twins(member: Member, cfg: ModelConfig, model: nn.Module) -> bool:
     """Same setup up to the skips (so the same initialisation), and the same parameters."""
     if dataclasses.replace(member.cfg, skip=()) != dataclasses.replace(cfg, skip=()):
@@ -134,7 +150,7 @@ def build_members(
             batchnorm=mcfg.batchnorm,
             pretrained=mcfg.pretrained,
             zero_init_residual=mcfg.zero_init_residual,
-        ).to(device)
+        ).to(device, memory_format=memory_format(device))
         twin = next((m for m in members if _twins(m, mcfg, model)), None)
         if twin is not None:
             model.load_state_dict(twin.model.state_dict())  # nothing has trained yet

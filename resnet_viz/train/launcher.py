@@ -50,13 +50,19 @@ def _worker_cmd(store: RunStore, *args: str) -> list[str]:
 
 
 def prewarm(store: RunStore) -> None:
-    """Make sure a warm spare worker is waiting for this store's next run."""
+    """Make sure a warm spare worker is waiting for this store's next run, unless a worker
+    this app started is still training."""
     if os.environ.get("RESNET_VIZ_PREWARM", "1") == "0":
         return
     key = str(store.root)
     with _lock:
         spare = _spares.get(key)
         if spare is not None and spare.poll() is None:
+            return
+        # Importing torch takes seconds of CPU. While a worker trains that would come out of
+        # its first steps and first charts (measured on 2 cores), so the spare waits: the page
+        # run after the training ends asks again.
+        if any(p.poll() is None for p in _procs.values()):
             return
         _spares[key] = subprocess.Popen(
             _worker_cmd(store, "--wait-for-run"),

@@ -181,6 +181,7 @@ class Trainer:
                 now = time.monotonic()
                 if (
                     self.step - flushed_step >= cfg.log_every
+                    or self.step == 1  # the charts' first point, as soon as there is one
                     or now - last_flush >= FLUSH_SECONDS
                     or self.step in eval_at
                     or self.step == total

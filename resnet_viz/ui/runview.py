@@ -43,6 +43,11 @@ MAX_POINTS = 300
 # the default preset's time to 90%. Progress, ETA and metrics still update every second.
 CHART_SECONDS_SMALL_CPU = 3.0
 CHART_SECONDS = 1.0
+# A starting run's view waits up to this long for the first logged step before drawing, so the
+# first charts come with this run of the fragment, not the next: Streamlit's run_every timer
+# runs in the browser, and on a busy 2-core machine it fired 1.8 s after the previous run.
+FIRST_DATA_WAIT = 1.5
+PREPARING = "Preparing data and model… charts appear with the first steps."
 
 
 class _Charts:
@@ -156,9 +161,24 @@ def _live(run_id: str, key: str, controls: bool) -> None:
     run = s.get_run(run_id)
     if run is None:
         st.rerun()
+    if run.active and run.step == 0:
+        run = _wait_for_first_step(s, run)
     _render(s, run, key, live=run.active, controls=controls)
     if not run.active:
         st.rerun()  # the run ended: redraw the page once, without the timer
+
+
+def _wait_for_first_step(s: RunStore, run: RunRecord) -> RunRecord:
+    """Say the run is preparing, and poll the store until its first step is logged (or
+    FIRST_DATA_WAIT passes); the newest record."""
+    slot = st.empty()
+    slot.info(PREPARING)
+    deadline = time.monotonic() + FIRST_DATA_WAIT
+    while run.active and run.step == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        run = s.get_run(run.id) or run
+    slot.empty()
+    return run
 
 
 def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool) -> None:
@@ -171,7 +191,7 @@ def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool
     if controls and run.active:
         live_controls(s, run, key, events)
     if run.step == 0 and run.active:
-        st.info("Preparing data and model… charts appear with the first steps.")
+        st.info(PREPARING)
     charts = _Charts(key, run, live, len(events))
     if live and charts.period > 1:
         st.caption(

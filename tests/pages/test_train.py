@@ -295,6 +295,19 @@ def test_start_failure_is_reported_and_records_nothing(open_page, store, monkeyp
     assert store.list_runs() == []
 
 
+def test_before_a_run_the_page_plots_the_chosen_learning_rate_schedule(open_page, charts):
+    at = open_page(TRAIN)
+    (trace,) = charts(at)["train.schedule"]["data"]
+    assert trace["name"] == "adamw · onecycle" and max(trace["y"]) == pytest.approx(0.01)
+    assert trace["y"].index(max(trace["y"])) > 0  # one-cycle warms up first
+
+    at.selectbox(key="optim.schedule").set_value("step").run()
+    at.number_input(key="optim.lr").set_value(0.1).run()
+    (trace,) = charts(at)["train.schedule"]["data"]
+    assert trace["name"] == "adamw · step"
+    assert trace["y"][0] == pytest.approx(0.1) and trace["y"][-1] == pytest.approx(0.001)
+
+
 def test_active_run_has_stop_button_and_progress(open_page, store):
     """A queued run (no worker yet) renders as live: Stop button and a 'preparing' note."""
     from resnet_viz.train.launcher import record_run

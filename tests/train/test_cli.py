@@ -134,6 +134,7 @@ def test_sigterm_stops_cleanly(tmp_path):
 
 def test_a_warm_spare_takes_the_next_run(tmp_path, monkeypatch):
     monkeypatch.setenv("RESNET_VIZ_PREWARM", "1")
+    monkeypatch.setattr(launcher, "_procs", {})  # workers of earlier tests may still be exiting
     store = RunStore(tmp_path / "runs")
     launcher.prewarm(store)
     spare = launcher._spares[str(store.root)]
@@ -147,8 +148,25 @@ def test_a_warm_spare_takes_the_next_run(tmp_path, monkeypatch):
     assert spare.wait(30) == 0
 
 
+def test_no_spare_is_started_while_a_worker_trains(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_VIZ_PREWARM", "1")
+    monkeypatch.setattr(launcher, "_procs", {})
+    store = RunStore(tmp_path / "runs")
+    run_id = launcher.launch(store, TrainConfig().with_overrides([*TINY[:3], "epochs=50"]))
+    _wait(lambda: store.get_run(run_id).step >= 1)
+    launcher.prewarm(store)  # would take a core from the run's first steps
+    assert str(store.root) not in launcher._spares
+    launcher.request_stop(store, run_id)
+    _wait(lambda: launcher._procs[run_id].poll() is not None)
+    launcher.prewarm(store)
+    spare = launcher._spares.pop(str(store.root))
+    spare.stdin.close()
+    assert spare.wait(60) == 0
+
+
 def test_a_spare_exits_when_the_app_goes_away(tmp_path, monkeypatch):
     monkeypatch.setenv("RESNET_VIZ_PREWARM", "1")
+    monkeypatch.setattr(launcher, "_procs", {})
     store = RunStore(tmp_path / "runs")
     launcher.prewarm(store)
     spare = launcher._spares.pop(str(store.root))

@@ -224,3 +224,23 @@ def test_a_control_arriving_during_evaluation_is_recorded_at_once_applied_after(
     assert acc0[0] == acc1[0]  # member 1 was evaluated with its skips still on
     a, b = losses(store, run_id, 0), losses(store, run_id, 1)
     assert (a[:2] == b[:2]).all() and (a[2:] != b[2:]).all()
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "step", "onecycle"])
+def test_lr_schedule_follows_the_trainers_scheduler(schedule):
+    from resnet_viz.train.cohort import lr_schedule
+
+    cfg = TrainConfig().with_overrides({"optim.schedule": schedule, "optim.lr": 0.2, "epochs": 4})
+    epochs, lrs = lr_schedule(cfg, points=400)
+    assert len(epochs) == len(lrs) == 400 and epochs[0] == 0 and epochs[-1] < 4
+    lrs = np.array(lrs)
+    assert lrs.max() == pytest.approx(0.2)
+    if schedule == "constant":
+        assert np.all(lrs == 0.2)
+    elif schedule == "step":  # ÷10 at half and three quarters of the run
+        assert lrs[199] == pytest.approx(0.2) and lrs[200] == pytest.approx(0.02)
+        assert lrs[300] == pytest.approx(0.002)
+    elif schedule == "cosine":
+        assert np.all(np.diff(lrs) <= 1e-12) and lrs[-1] < 0.001
+    else:  # one-cycle: warm up over the first quarter, then anneal far below the start
+        assert lrs.argmax() == pytest.approx(100, abs=2) and lrs[-1] < lrs[0] / 100
