@@ -1,0 +1,133 @@
+"""A live cohort's state table and live controls (skips, learning rate, BatchNorm mode): each
+control writes a row to the run store; the worker applies it before its next step and records
+an event that every chart marks."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from ..figures.training import smooth
+from ..store import Event, RunRecord, RunStore
+from ..train.controls import BN_MODES, Change, member_states
+from .runcharts import run_members
+
+SKIP_CHOICES = {"on ×1": 1.0, "scaled ×0.5": 0.5, "off ×0": 0.0}
+LR_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
+BN_LABELS = {"batch": "batch statistics", "frozen": "frozen running statistics"}
+
+
+def _changes(events: list[Event]) -> list[Change]:
+    out = []
+    for e in events:
+        if e.kind in ("skip", "lr", "bn"):
+            try:
+                out.append(Change.from_control(e.kind, e.payload))
+            except ValueError:
+                continue
+    return out
+
+
+def _stage_counts(s: RunStore, run: RunRecord) -> list[int]:
+    counts = []
+    for i, _ in run_members(s, run):
+        blocks = s.member_layers(run.id, i, "block")
+        counts.append(len({b.split(".", 1)[0] for b in blocks}) or 1)
+    return counts
+
+
+def member_table(s: RunStore, run: RunRecord, events: list[Event]) -> None:
+    """One row per cohort member: its live state, smoothed train loss, validation accuracy."""
+    configs = s.member_configs(run.id)
+    skips = [tuple(c.get("skip", [1.0])) for _, c in configs]
+    states = member_states(skips, _stage_counts(s, run), _changes(events))
+    diverged = {e.member: e.step for e in events if e.kind == "diverged"}
+    rows = []
+    for (idx, name), state in zip(run_members(s, run), states, strict=False):
+        _, loss = s.scalars(run.id, "train/loss", idx)
+        _, acc = s.scalars(run.id, "val/acc", idx)
+        finite = acc[np.isfinite(acc)]
+        rows.append(
+            {
+                "member": name,
+                "now": state.describe()
+                + (f" · diverged @ {diverged[idx]}" if idx in diverged else ""),
+                "train loss (smoothed)": float(smooth(loss)[-1]) if len(loss) else None,
+                "best val acc": float(finite.max()) if len(finite) else None,
+            }
+        )
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            "best val acc": st.column_config.ProgressColumn(
+                format="percent", min_value=0, max_value=1
+            ),
+            "train loss (smoothed)": st.column_config.NumberColumn(format="%.3f"),
+        },
+    )
+
+
+def live_controls(s: RunStore, run: RunRecord, key: str, events: list[Event]) -> None:
+    """Skip switches, learning rate and BatchNorm mode for a live run: each writes a control
+    row; the worker applies it before its next step and records an event that every chart
+    marks."""
+    members = run_members(s, run)
+    names = [n for _, n in members]
+    counts = _stage_counts(s, run)
+    blocks = list(dict.fromkeys(b for i, _ in members for b in s.member_layers(run.id, i, "block")))
+    with st.container(border=True):
+        st.markdown(
+            "**Live controls** · the worker applies a change before its next step and every chart "
+            "marks it (purple: skips, orange: learning rate, green: BatchNorm)."
+        )
+        who = st.selectbox(
+            "Apply to",
+            ["all members", *names],
+            key=f"{key}.ctl.who",
+            disabled=len(names) == 1,
+        )
+        member = None if who == "all members" else names.index(who)
+        c1, c2, c3 = st.columns([1.2, 1.4, 0.6], vertical_alignment="bottom")
+        wheres = ["every block", *[f"stage {i}" for i in range(1, max(counts) + 1)], *blocks]
+        where = c1.selectbox("Skip connections of", wheres, index=0, key=f"{key}.ctl.where")
+        scale = c2.segmented_control(
+            "Shortcut", list(SKIP_CHOICES), default="off ×0", key=f"{key}.ctl.scale"
+        )
+        if c3.button("Switch skips", key=f"{key}.ctl.skip", icon=":material/alt_route:"):
+            stage = int(where[6:]) if where.startswith("stage ") else None
+            block = where if where.startswith("layer") else None
+            _send(
+                s, run, Change("skip", SKIP_CHOICES[scale or "off ×0"], stage, block, member), names
+            )
+        c1, c2, c3 = st.columns([1.2, 1.4, 0.6], vertical_alignment="bottom")
+        factor = c1.select_slider(
+            "Learning rate × its schedule",
+            LR_FACTORS,
+            value=1.0,
+            format_func=lambda f: f"×{f:g}",
+            key=f"{key}.ctl.lr",
+        )
+        if c3.button("Set learning rate", key=f"{key}.ctl.lr.apply", icon=":material/speed:"):
+            _send(s, run, Change("lr", factor, member=member), names)
+        c1, c2, c3 = st.columns([1.2, 1.4, 0.6], vertical_alignment="bottom")
+        mode = c1.segmented_control(
+            "BatchNorm normalises with",
+            list(BN_MODES),
+            default="batch",
+            format_func=BN_LABELS.get,
+            key=f"{key}.ctl.bn",
+        )
+        c2.caption(
+            "Frozen: every BN layer uses its running mean/variance instead of the batch's, as "
+            "at test time (its scale and shift still learn): what BN does *during* training is "
+            "gone."
+        )
+        if c3.button("Set BatchNorm", key=f"{key}.ctl.bn.apply", icon=":material/tune:"):
+            _send(s, run, Change("bn", mode or "batch", member=member), names)
+
+
+def _send(s: RunStore, run: RunRecord, change: Change, names: list[str]) -> None:
+    payload = change.payload()
+    s.add_control(run.id, change.kind, payload)
+    st.toast(f"Sent: {change.describe(names)}.", icon=":material/send:")

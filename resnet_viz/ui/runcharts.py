@@ -1,0 +1,294 @@
+"""The run view's charts: curves, gradient heatmaps and residual-block panels of one run or a
+cohort (one colour per member, heatmaps side by side on one colour scale), rebuilt only when
+due so a live view does not slow training down."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from ..figures.lab import block_lines
+from ..figures.training import (
+    Marker,
+    block_bars,
+    grad_heatmap,
+    layer_lines,
+    line_figure,
+    log_range,
+    member_colour,
+    smooth,
+)
+from ..store import RunRecord, RunStore, thin_indices
+
+# Points per trace. The browser redraws every chart while a run is live, and on a 2-core laptop
+# that redraw competes with training itself: keep it light.
+MAX_POINTS = 300
+# While a run is live, figures are rebuilt at most this often; in between the 1 s poll re-sends
+# the previous figures, which the browser does not redraw. Progress, ETA and metrics still
+# update every second. Measured on a 2-core machine with headless Chromium (default preset, time
+# to 90% from the UI): rebuilt every 3 s, 44-53 s; every second, 46-59 s (docs/benchmarks.md).
+CHART_SECONDS_SMALL_CPU = 3.0
+CHART_SECONDS = 1.0
+
+
+class Charts:
+    """The run view's figures, rebuilt only when due (see CHART_SECONDS_SMALL_CPU)."""
+
+    def __init__(self, key: str, run: RunRecord, live: bool, events: int = 0) -> None:
+        self.cache = st.session_state.setdefault(f"{key}.figures", {})
+        if self.cache.get("_run") != run.id:
+            self.cache.clear()
+            self.cache["_run"] = run.id
+        on_gpu = (run.device or "").startswith(("cuda", "mps"))
+        period = CHART_SECONDS if on_gpu or (os.cpu_count() or 1) >= 8 else CHART_SECONDS_SMALL_CPU
+        now = time.monotonic()
+        self.period = period
+        # Rebuild when due; at once when the first data arrives after an empty view, and when
+        # a new event (a live skip change…) must be marked: the Skip Lab promises it within 2 s.
+        first_data = self.cache.get("_step") == 0 and run.step > 0
+        new_event = self.cache.get("_events", events) != events
+        due = now - self.cache.get("_t", -1e9) >= period
+        self.fresh = not live or first_data or new_event or due
+        if self.fresh:
+            self.cache["_t"], self.cache["_step"] = now, run.step
+            self.cache["_events"] = events
+
+    def show(self, where, key: str, build: Callable[[], go.Figure], *, variant: str = "") -> None:
+        """Draw the figure for element ``key``; a new ``variant`` (e.g. other chosen layers)
+        is built at once rather than at the next due time."""
+        slot = f"{key}|{variant}"
+        if self.fresh or slot not in self.cache:
+            self.cache[slot] = build()
+        where.plotly_chart(self.cache[slot], key=key)
+
+
+def run_members(s: RunStore, run: RunRecord) -> list[tuple[int, str]]:
+    return list(enumerate(run.members)) or [(0, run.name)]
+
+
+def _thinned(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = thin_indices(len(steps), MAX_POINTS) if len(steps) > MAX_POINTS else slice(None)
+    return steps[keep], values[keep]
+
+
+def curves(s: RunStore, run: RunRecord, markers: list[Marker], key: str, charts: Charts) -> None:
+    members = run_members(s, run)
+    multi = len(members) > 1
+
+    def curves(metric: str) -> tuple[dict, dict, dict]:
+        smoothed, raw, styles = {}, {}, {}
+        for idx, name in members:
+            # Smooth the full per-batch series, then thin what is drawn.
+            x, y = s.scalars(run.id, f"train/{metric}", idx)
+            val = s.scalars(run.id, f"val/{metric}", idx)
+            if multi:  # one colour per member; val dashed; no raw traces (too busy)
+                colour = member_colour(idx)
+                smoothed[f"{name} train"] = _thinned(x, smooth(y))
+                smoothed[f"{name} val"] = val
+                styles[f"{name} train"] = {"color": colour}
+                styles[f"{name} val"] = {"color": colour, "dash": "dash"}
+            else:
+                raw["train (per batch)"] = _thinned(x, y)
+                smoothed["train (smoothed)"] = _thinned(x, smooth(y))
+                smoothed["val"] = val
+        return smoothed, raw, styles
+
+    def loss_figure() -> go.Figure:
+        lines, raw, styles = curves("loss")
+        return line_figure(
+            lines,
+            title="Loss" + (" (train smoothed, val dashed; log scale)" if multi else ""),
+            y_title="cross-entropy",
+            # Members differ by orders of magnitude (a plain net's early val loss can be in the
+            # thousands): on a linear axis the others would be flat lines at the bottom.
+            log_y=multi,
+            faint=raw,
+            markers=markers,
+            styles=styles,
+            legend_below=multi,
+        )
+
+    def acc_figure() -> go.Figure:
+        lines, raw, styles = curves("acc")
+        return line_figure(
+            lines,
+            title="Accuracy" + (" (train smoothed, val dashed)" if multi else ""),
+            y_title="accuracy",
+            faint=raw,
+            markers=markers,
+            styles=styles,
+            legend_below=multi,
+        )
+
+    def lr_figure() -> go.Figure:
+        lr, thr, styles = {}, {}, {}
+        for idx, name in members:
+            prefix = f"{name} " if multi else ""
+            lr[f"{prefix}learning rate"] = s.scalars(run.id, "lr", idx, max_points=MAX_POINTS)
+            if multi:
+                styles[f"{prefix}learning rate"] = {"color": member_colour(idx)}
+        # Throughput is the cohort's (all members step on each batch): one line.
+        thr["images/s"] = s.scalars(run.id, "throughput", 0, max_points=MAX_POINTS)
+        return line_figure(
+            lr,
+            title="Learning rate & throughput",
+            y_title="lr",
+            right=thr,
+            right_title="images / s",
+            markers=[m for m in markers if m.kind == "lr"],
+            styles=styles,
+        )
+
+    c1, c2, c3 = st.columns([2, 2, 1.4])
+    charts.show(c1, f"{key}.loss", loss_figure)
+    charts.show(c2, f"{key}.acc", acc_figure)
+    charts.show(c3, f"{key}.lr", lr_figure)
+
+
+def gradients(s: RunStore, run: RunRecord, markers: list[Marker], key: str, charts: Charts) -> None:
+    st.markdown("#### Per-layer gradient magnitude")
+    st.caption(
+        "Each row is one convolution or linear layer, input at the top, output at the bottom; "
+        "colour is the L2 norm of that layer's weight gradient at each step (log scale, one "
+        "batch). A row much darker than its neighbours is a layer that barely learns (vanishing "
+        "gradient); a bright stripe across all rows is a gradient spike."
+    )
+    members = run_members(s, run)
+    if len(members) > 1:
+        _cohort_heatmaps(s, run, members, markers, key, charts)
+        return
+    for idx, name in members:
+        layers = list(s.member_layers(run.id, idx))
+        if not layers or not run.step:
+            st.caption("No gradient statistics yet.")
+            continue
+
+        def series(idx: int = idx):
+            return s.layer_series(run.id, "grad_norm", idx, max_points=MAX_POINTS)
+
+        title = f"Gradient L2 norm per layer{' · ' + name if len(run.members) > 1 else ''}"
+        charts.show(
+            st,
+            f"{key}.heat.{idx}",
+            lambda t=title: grad_heatmap(series(), title=t, markers=markers),
+        )
+        default = [layers[0], layers[len(layers) // 2], layers[-1]] if len(layers) > 2 else layers
+        chosen = st.multiselect(
+            "Layers to plot as lines",
+            layers,
+            default=list(dict.fromkeys(default)),
+            key=f"{key}.layers.{run.id}.{idx}",
+        )
+        if chosen:
+            charts.show(
+                st,
+                f"{key}.lines.{idx}",
+                lambda c=chosen: layer_lines(series(), c, markers=markers),
+                variant="|".join(chosen),
+            )
+
+
+def _cohort_heatmaps(
+    s: RunStore,
+    run: RunRecord,
+    members: list[tuple[int, str]],
+    markers: list[Marker],
+    key: str,
+    charts: Charts,
+) -> None:
+    """One heatmap per member, side by side (up to three a row), on one colour scale."""
+    if not run.step:
+        st.caption("No gradient statistics yet.")
+        return
+    st.caption("Same colour scale for every member: equal colours mean equal gradient norms.")
+
+    def build(idx: int, name: str) -> go.Figure:
+        every = {
+            i: s.layer_series(run.id, "grad_norm", i, max_points=MAX_POINTS) for i, _ in members
+        }
+        return grad_heatmap(
+            every[idx],
+            title=name,
+            markers=[m for m in markers if m.kind != "lr"],
+            zrange=log_range(*every.values()),
+        )
+
+    per_row = 3 if len(members) > 4 else 2
+    for start in range(0, len(members), per_row):
+        cols = st.columns(per_row)
+        for col, (idx, name) in zip(cols, members[start : start + per_row], strict=False):
+            charts.show(col, f"{key}.heat.{idx}", lambda i=idx, n=name: build(i, n))
+
+
+def blocks(s: RunStore, run: RunRecord, key: str, charts: Charts) -> None:
+    if len(run.members) > 1:
+        _cohort_blocks(s, run, key, charts)
+        return
+    ratio = s.layer_series(run.id, "residual_ratio")
+    if not len(ratio.steps):
+        return
+    with st.expander("Residual blocks at the last evaluation"):
+        std = s.layer_series(run.id, "response_std")
+        c1, c2 = st.columns(2)
+        charts.show(
+            c1,
+            f"{key}.ratio",
+            lambda: block_bars(
+                ratio.layers, ratio.values[-1], title="‖F(x)‖ / ‖x‖ per block", y_title="ratio"
+            ),
+        )
+        charts.show(
+            c2,
+            f"{key}.std",
+            lambda: block_bars(
+                std.layers, std.values[-1], title="Response std of F(x) per block", y_title="std"
+            ),
+        )
+        st.caption(
+            "Left: how much each block changes what passes through it, on 64 validation images "
+            "(Veit et al. 2016 find most blocks make small refinements, a ratio well below 1). "
+            "Right: standard deviation of each block's residual branch after its last BatchNorm, "
+            "before the addition — the 'layer responses' of He et al. (2015), Fig. 7, which are "
+            "smaller in residual nets than in plain ones. With a skip switched off the block is a "
+            "plain layer pair and the ratio compares its output to its input."
+        )
+
+
+def _cohort_blocks(s: RunStore, run: RunRecord, key: str, charts: Charts) -> None:
+    members = run_members(s, run)
+    ratio = {n: s.layer_series(run.id, "residual_ratio", i) for i, n in members}
+    if not any(len(r.steps) for r in ratio.values()):
+        return
+    colours = {n: i for i, n in members}
+    with st.expander("Residual blocks at the last evaluation, every member"):
+        std = {n: s.layer_series(run.id, "response_std", i) for i, n in members}
+        c1, c2 = st.columns(2)
+        charts.show(
+            c1,
+            f"{key}.ratio",
+            lambda: block_lines(
+                {n: (r.layers, r.values[-1]) for n, r in ratio.items() if len(r.steps)},
+                title="‖F(x)‖ / ‖x‖ per block",
+                y_title="ratio",
+                colours=colours,
+            ),
+        )
+        charts.show(
+            c2,
+            f"{key}.std",
+            lambda: block_lines(
+                {n: (r.layers, r.values[-1]) for n, r in std.items() if len(r.steps)},
+                colours=colours,
+            ),
+        )
+        st.caption(
+            "Left: how much each block changes what passes through it (Veit et al. 2016). Right: "
+            "std of each block's two-layer response after its last BatchNorm, before the "
+            "addition — He et al. (2015), Fig. 7: smaller in residual nets than in plain ones. "
+            "In a plain member the 'block' is simply its layer pair."
+        )
