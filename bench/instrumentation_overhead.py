@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from resnet_viz.config import TrainConfig
 from resnet_viz.data import Batches, load_dataset
-from resnet_viz.devices import pick_device
+from resnet_viz.devices import memory_format, pick_device
 from resnet_viz.models import build_model
 from resnet_viz.store import RunStore
 from resnet_viz.train import Trainer
@@ -42,7 +42,10 @@ def bare_loop(cfg: TrainConfig, cache: Path) -> float:
     batches = Batches(
         data.train, cfg.batch_size, mean=data.mean, std=data.std, device=device, seed=cfg.seed
     )
-    model = build_model(cfg.model.arch, data.num_classes).to(device)
+    # The layout the trainer uses (channels-last on a CPU), so the ratio measures instrumentation.
+    model = build_model(cfg.model.arch, data.num_classes).to(
+        device, memory_format=memory_format(device)
+    )
     opt, sched = make_optimizer(cfg, model, len(batches) * cfg.epochs)
     for epoch in range(cfg.epochs):
         for x, y in batches.epoch(epoch):
