@@ -161,6 +161,9 @@ LAB_PRESETS: dict[str, Preset] = {
         # Without BN, SGD at He et al.'s rate left both nets near chance on this budget
         # (measured: lr 0.1, 0.05, 0.02); AdamW, whose steps do not depend on the gradient
         # scale, lets the residual net learn while the plain net's early gradients vanish.
+        # The plain net's outcome is bimodal: it escaped and trained in one run of four
+        # (docs/benchmarks.md). 56 layers broke it every time, but then the residual net
+        # stayed below 80% in three epochs (66-72%), so the preset keeps 32.
         _lab(
             "no-bn",
             ("plain32 no-BN", "resnet32 no-BN zero-init"),
@@ -181,7 +184,10 @@ LAB_PRESETS: dict[str, Preset] = {
             "deeper as it learns, and it trains. (With the usual initialisation a residual net "
             "without BN doubles its activations' variance at every block, so this preset "
             "chooses the initialisation that the residual literature uses; and AdamW, since "
-            "plain SGD at He et al.'s rate left both nets near chance on a CPU budget.)"
+            "plain SGD at He et al.'s rate left both nets near chance on a CPU budget.) "
+            "**Not every run shows it:** AdamW's step size does not shrink with the gradient, "
+            "and on the CPU budget the 32-layer plain net sometimes escapes and trains "
+            "(measured: once in four runs). The verdict at the end says which happened."
         ),
         gpu=_gpu("no-bn", ("plain56 no-BN", "resnet56 no-BN zero-init"), optim=ADAMW, epochs=10),
     ),

@@ -39,13 +39,17 @@ CHART_SECONDS = 1.0
 class Charts:
     """The run view's figures, rebuilt only when due (see CHART_SECONDS_SMALL_CPU)."""
 
-    def __init__(self, key: str, run: RunRecord, live: bool, events: int = 0) -> None:
+    def __init__(
+        self, key: str, run: RunRecord, live: bool, events: int = 0, *, every_second: bool = False
+    ) -> None:
+        """``every_second``: redraw every second even where training shares a small CPU."""
         self.cache = st.session_state.setdefault(f"{key}.figures", {})
         if self.cache.get("_run") != run.id:
             self.cache.clear()
             self.cache["_run"] = run.id
         on_gpu = (run.device or "").startswith(("cuda", "mps"))
-        period = CHART_SECONDS if on_gpu or (os.cpu_count() or 1) >= 8 else CHART_SECONDS_SMALL_CPU
+        self.small_cpu = not on_gpu and (os.cpu_count() or 1) < 8
+        period = CHART_SECONDS_SMALL_CPU if self.small_cpu and not every_second else CHART_SECONDS
         now = time.monotonic()
         self.period = period
         # Rebuild when due; at once when the first data arrives after an empty view, and when

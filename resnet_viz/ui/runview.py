@@ -132,11 +132,22 @@ def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool
         live_controls(s, run, key, events)
     if run.step == 0 and run.active:
         st.info(PREPARING)
-    charts = Charts(key, run, live, len(events))
-    if live and charts.period > 1:
-        st.caption(
-            f"Charts redraw every {charts.period:g} s while training on this CPU, so the browser "
-            "does not slow training down; progress and metrics update every second."
+    fast = f"{key}.charts_every_second"
+    charts = Charts(key, run, live, len(events), every_second=st.session_state.get(fast, False))
+    if live and charts.small_cpu:
+        c1, c2 = st.columns([1, 2], vertical_alignment="center")
+        c1.toggle(
+            "Redraw charts every second",
+            key=fast,
+            help="Redrawing takes CPU from training, in the browser and in the app: on a "
+            "2-core machine, redrawing every second made the default preset's time to 90% about "
+            "6 s longer on average (docs/benchmarks.md).",
+        )
+        every = "second" if charts.period == 1 else f"{charts.period:g} s"
+        c2.caption(
+            f"Charts redraw every {every} while training on this CPU"
+            + (", so the browser does not slow training down" if charts.period > 1 else "")
+            + "; progress and metrics update every second."
         )
     curves(s, run, markers, key, charts)
     gradients(s, run, markers, key, charts)

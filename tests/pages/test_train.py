@@ -321,6 +321,25 @@ def test_active_run_has_stop_button_and_progress(open_page, store):
     assert {m.label: m.value for m in at.metric}["Status"] == "queued"
 
 
+def test_on_a_small_cpu_live_charts_redraw_every_3_s_unless_asked_otherwise(
+    open_page, store, monkeypatch
+):
+    from resnet_viz.train.launcher import record_run
+
+    monkeypatch.setattr("resnet_viz.ui.runcharts.os.cpu_count", lambda: 2)
+    run_id = record_run(store, TrainConfig().with_overrides({"name": "live"}))
+    at = open_page(TRAIN, query_params={"run": run_id})
+    assert any("Charts redraw every 3 s" in c.value for c in at.caption)
+
+    at.toggle(key="train.charts_every_second").set_value(True).run()
+    assert not at.exception
+    assert any("Charts redraw every second" in c.value for c in at.caption)
+
+    monkeypatch.setattr("resnet_viz.ui.runcharts.os.cpu_count", lambda: 16)
+    at.run()  # a larger CPU redraws every second anyway: no switch to offer
+    assert not [t for t in at.toggle if t.key == "train.charts_every_second"]
+
+
 def test_finished_run_shows_curves_gradient_heatmap_and_layer_lines(
     open_page, store, train_run, charts
 ):
