@@ -44,23 +44,9 @@ VIEW_SIDE = 320  # the large channel view is drawn at least this big
 
 
 # ---- cached work: keyed on model identity + image bytes + layer; only what is shown runs ----
-def model_key(loaded: zoo.LoadedModel) -> str:
-    # LoadedModel is cached (cache_resource) for as long as it is offered, so the id is stable.
-    return f"{loaded.name}|{loaded.arch}|{id(loaded.model)}"
-
-
-def image_key(x) -> str:
-    return hashlib.blake2b(x.numpy().tobytes(), digest_size=16).hexdigest()
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def layer_list(key: str, _loaded: zoo.LoadedModel):
     return pickable_layers(_loaded.model, _loaded.image_size)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def predictions(key: str, image: str, _loaded: zoo.LoadedModel, _x):
-    return _loaded.predict(_x, k=5)
 
 
 @st.cache_data(show_spinner="Running the model up to this layer…", max_entries=32)
@@ -127,7 +113,7 @@ if not samples:
 
 sample = samples[0]
 x = loaded.to_tensor(sample.image)
-mkey, ikey = model_key(loaded), image_key(x)
+mkey, ikey = sources.model_key(loaded), sources.image_key(x)
 picture = view_picture(loaded, sample.image)
 layers = layer_list(mkey, loaded)
 by_name = {layer.name: layer for layer in layers}
@@ -139,7 +125,7 @@ top[0].image(
     caption=f"{sample.name}, as the model sees it ({loaded.image_size}×{loaded.image_size})",
     width="stretch",
 )
-ranked = predictions(mkey, ikey, loaded, x)
+ranked = sources.top5(mkey, ikey, loaded, x)
 top[1].plotly_chart(
     top_bars({loaded.name: ([name for _, name, _ in ranked], [p for *_, p in ranked])}),
     key="act.top5",
@@ -466,7 +452,7 @@ try:
             else:
                 other = samples[1]
                 y = loaded.to_tensor(other.image)
-                ykey = image_key(y)
+                ykey = sources.image_key(y)
                 block = info.kind == "block"
                 cap_a = layer_capture(mkey, ikey, layer, block, loaded.model, x)
                 cap_b = layer_capture(mkey, ykey, layer, block, loaded.model, y)

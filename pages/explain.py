@@ -1,6 +1,5 @@
 """Explain: which pixels made the network say that, and how far to trust the answer."""
 
-import hashlib
 from typing import NamedTuple
 
 import numpy as np
@@ -56,23 +55,9 @@ def results() -> ResultCache:
     return ResultCache(max_entries=512)
 
 
-def model_key(loaded: zoo.LoadedModel) -> str:
-    # LoadedModel is cached (cache_resource) for as long as it is offered, so the id is stable.
-    return f"{loaded.name}|{loaded.arch}|{id(loaded.model)}"
-
-
-def image_key(x) -> str:
-    return hashlib.blake2b(x.numpy().tobytes(), digest_size=16).hexdigest()
-
-
 @st.cache_resource(show_spinner=False, max_entries=8)
 def dataset_draws(mkey: str, _loaded: zoo.LoadedModel, n: int) -> list:
     return [_loaded.to_tensor(s.image) for s in zoo.dataset_samples(_loaded, n, seed=0)]
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def predictions(mkey: str, ikey: str, _loaded: zoo.LoadedModel, _x):
-    return _loaded.predict(_x, k=5)
 
 
 class Job(NamedTuple):
@@ -183,12 +168,12 @@ if not samples:
     )
     st.stop()
 
-mkey = model_key(loaded)
+mkey = sources.model_key(loaded)
 tensors, by_key = {}, {}  # by image content: a picture given twice is explained once
 for s in samples:
     x = loaded.to_tensor(s.image)
-    tensors.setdefault(image_key(x), x)
-    by_key.setdefault(image_key(x), s)
+    tensors.setdefault(sources.image_key(x), x)
+    by_key.setdefault(sources.image_key(x), s)
 keys = list(tensors)
 choice = 0
 if len(by_key) > 1:
@@ -205,7 +190,7 @@ top[0].image(
     width="stretch",
     output_format="PNG",
 )
-ranked = predictions(mkey, ikey, loaded, tensors[ikey])
+ranked = sources.top5(mkey, ikey, loaded, tensors[ikey])
 top[1].dataframe(
     {"class": [f"{name} ({i})" for i, name, _ in ranked], "probability": [p for *_, p in ranked]},
     column_config={
@@ -353,7 +338,7 @@ if on.endswith("dataset"):
         sanity_images = dataset_draws(mkey, loaded, SANITY_DRAWS)
     except ResNetVizError as err:
         st.warning(f"{err} The check uses the chosen pictures.", icon=":material/info:")
-skey = ("sanity", mkey, *map(image_key, sanity_images), *sanity_methods, layer, options)
+skey = ("sanity", mkey, *map(sources.image_key, sanity_images), *sanity_methods, layer, options)
 if st.button(
     f"Run the sanity check on {len(sanity_images)} picture(s)",
     icon=":material/science:",

@@ -1,12 +1,17 @@
-"""The model and picture pickers the Explain and Activations pages share.
+"""The model and picture pickers the Explain and Activations pages share, and the cache keys
+and cached top-5 predictions both pages use.
 
-Each renders where it is called and returns what the user chose, or nothing usable after saying
-why on the page. Loading is cached per source, so switching pages or images reloads nothing.
+Each picker renders where it is called and returns what the user chose, or nothing usable after
+saying why on the page. Loading is cached per source, so switching pages or images reloads
+nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
+import torch
 
 from .. import zoo
 from ..errors import CheckpointError, DataError, InputError
@@ -17,6 +22,23 @@ from .runview import store
 SOURCES = ("Bundled default", "A run", "ImageNet (torchvision)", "Upload weights")
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 IMAGE_MODES = ("Samples", "Upload", "From the dataset")
+
+
+def model_key(loaded: zoo.LoadedModel) -> str:
+    """A cache key for a picked model. LoadedModel is cached (cache_resource) for as long as it
+    is offered, so the id is stable."""
+    return f"{loaded.name}|{loaded.arch}|{id(loaded.model)}"
+
+
+def image_key(x: torch.Tensor) -> str:
+    """A cache key for a picture: a hash of its input tensor."""
+    return hashlib.blake2b(x.numpy().tobytes(), digest_size=16).hexdigest()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def top5(mkey: str, ikey: str, _loaded: zoo.LoadedModel, _x: torch.Tensor):
+    """The model's top-5 predictions for a picture, cached by ``model_key``/``image_key``."""
+    return _loaded.predict(_x, k=5)
 
 
 @st.cache_resource(show_spinner="Loading the bundled model…")

@@ -135,3 +135,25 @@ def shot(page, name: str) -> Path:
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition", every: float = 0.25):
+    """Poll ``predicate`` until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def upload_picture(page, picture: Path) -> None:
+    """Switch the sidebar's image source to Upload and upload ``picture`` (Explain and
+    Activations share the picker); wait until the page shows it as the model sees it."""
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_role("radio", name="Upload", exact=True).click()
+    wait_idle(page)
+    sidebar.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(picture))
+    page.get_by_text(f"{picture.name}, as the model sees it").first.wait_for()
+    wait_idle(page)

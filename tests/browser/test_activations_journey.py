@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 
-from .conftest import ROOT, shot, wait_idle
+from .conftest import ROOT, shot, upload_picture, wait_for, wait_idle
 
 pytestmark = pytest.mark.browser
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_upload_choose_a_block_and_see_its_residual_anatomy(page, server, tmp_path):
@@ -35,12 +25,8 @@ def test_upload_choose_a_block_and_see_its_residual_anatomy(page, server, tmp_pa
     page.get_by_text("Channel to see over the image").first.wait_for()
 
     # Upload a picture of our own.
-    sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_role("radio", name="Upload", exact=True).click()  # the image source
-    wait_idle(page)
-    sidebar.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(picture))
+    upload_picture(page, picture)
     page.get_by_text("my flower.jpg, as the model sees it (32×32)").wait_for()
-    wait_idle(page)
     page.locator(".js-plotly-plot").first.wait_for()
     shot(page, "activations-feature-maps")
 

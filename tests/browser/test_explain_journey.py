@@ -4,22 +4,12 @@ sanity check and cancel it while it runs."""
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 
-from .conftest import ROOT, shot, wait_idle
+from .conftest import ROOT, shot, upload_picture, wait_for, wait_idle
 
 pytestmark = pytest.mark.browser
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def overlay_titles(page) -> list[str]:
@@ -49,12 +39,8 @@ def test_upload_pick_two_methods_see_both_overlays_and_cancel_a_check(page, serv
     wait_idle(page)
     page.get_by_text("as the model sees it").first.wait_for()
 
-    sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_role("radio", name="Upload", exact=True).click()  # the image source
-    wait_idle(page)
-    sidebar.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(picture))
+    upload_picture(page, picture)
     page.get_by_text("my temple.jpg, as the model sees it (32×32)").wait_for()
-    wait_idle(page)
 
     # Two methods instead of the defaults: Integrated Gradients and Occlusion.
     methods = page.get_by_test_id("stMultiSelect").filter(has_text="Methods").first

@@ -10,7 +10,7 @@ import pytest
 
 from resnet_viz.store import RunStore
 
-from .conftest import shot, wait_idle
+from .conftest import shot, wait_for, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -18,16 +18,6 @@ pytestmark = pytest.mark.browser
 # between steps and records the change as an event. Then the page's 1 s poll draws the marker.
 WORKER_S = 2.0
 CHART_S = 2.0
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition", every: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def choose(page, label: str, option: str) -> None:
