@@ -29,9 +29,10 @@ from ..store import RunRecord, RunStore, thin_indices
 # that redraw competes with training itself: keep it light.
 MAX_POINTS = 300
 # While a run is live, figures are rebuilt at most this often; in between the 1 s poll re-sends
-# the previous figures, which the browser does not redraw. Progress, ETA and metrics still
-# update every second. Measured on a 2-core machine with headless Chromium (default preset, time
-# to 90% from the UI): rebuilt every 3 s, 44-53 s; every second, 46-59 s (docs/benchmarks.md).
+# the previous figures, which the browser does not redraw (a CDP profile found no plotly work
+# for unchanged figures). Progress, ETA and metrics still update every second. Measured on a
+# 2-core machine with headless Chromium (default preset, time to 90% from the UI): rebuilt every
+# 3 s, 44-62 s; every second, 46-59 s: as noisy as the difference (docs/benchmarks.md).
 CHART_SECONDS_SMALL_CPU = 3.0
 CHART_SECONDS = 1.0
 
