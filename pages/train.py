@@ -245,8 +245,8 @@ if run_id:
 else:
     st.info(
         "Choose a setup in the sidebar (or keep the default preset) and press **Start training**. "
-        "Charts appear within seconds and update every second; you can switch pages or open "
-        "a second tab meanwhile."
+        "Charts appear within seconds and keep updating while it trains; you can switch pages "
+        "or open a second tab meanwhile."
     )
     if cfg is not None:
         # Also loads the browser's chart library now, not when the first training charts need
