@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,15 @@ def _no_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     torch_home = tmp_path / "torch_home"
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
     return torch_home
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition", every: float = 0.25):
+    """Poll ``predicate`` until it returns something truthy, and return that; fail after
+    ``timeout`` seconds naming ``what`` was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")

@@ -137,17 +137,6 @@ def shot(page, name: str) -> Path:
     return path
 
 
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition", every: float = 0.25):
-    """Poll ``predicate`` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def upload_picture(page, picture: Path) -> None:
     """Switch the sidebar's image source to Upload and upload ``picture`` (Explain and
     Activations share the picker); wait until the page shows it as the model sees it."""

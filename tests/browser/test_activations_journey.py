@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from .conftest import ROOT, shot, upload_picture, wait_for, wait_idle
+from ..conftest import wait_for
+from .conftest import ROOT, shot, upload_picture, wait_idle
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,8 @@ import pytest
 
 from resnet_viz.store import RunStore
 
-from .conftest import shot, wait_for, wait_idle
+from ..conftest import wait_for
+from .conftest import shot, wait_idle
 
 pytestmark = pytest.mark.browser
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
+from ..conftest import wait_for
 from .conftest import shot, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -19,15 +19,6 @@ def progress_step(page) -> int:
     text = page.get_by_test_id("stProgress").first.inner_text()
     match = re.search(r"step ([\d,]+)/", text)
     return int(match.group(1).replace(",", "")) if match else -1
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_start_watch_stop_reload_and_find_the_run(page, server):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from resnet_viz.config import TrainConfig
@@ -15,7 +16,11 @@ from resnet_viz.store import RunStore
 from resnet_viz.store import runstore as runstore_mod
 from resnet_viz.train import launcher
 
+from ..conftest import wait_for as _wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
+# Workers import torch in a fresh process: on a loaded 2-core CI machine that can take a while.
+wait_for = partial(_wait_for, timeout=120.0, every=0.2)
 TINY = ["data.train_size=256", "data.val_size=128", "batch_size=64", "epochs=1"]
 
 
@@ -71,24 +76,14 @@ def test_failure_exits_1(tmp_path):
     assert json.loads(res.stdout.strip().splitlines()[-1])["status"] == "failed"
 
 
-def _wait(predicate, timeout: float = 120.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out")
-
-
 def test_launched_worker_trains_and_stops_on_request(tmp_path):
     store = RunStore(tmp_path / "runs")
     cfg = TrainConfig().with_overrides([*TINY[:3], "epochs=50", "log_every=1"])
     run_id = launcher.launch(store, cfg)
-    _wait(lambda: store.get_run(run_id).step >= 2)
+    wait_for(lambda: store.get_run(run_id).step >= 2)
     launcher.request_stop(store, run_id)
     t0 = time.monotonic()
-    run = _wait(lambda: (r := store.get_run(run_id)).status != "running" and r)
+    run = wait_for(lambda: (r := store.get_run(run_id)).status != "running" and r)
     assert run.status == "stopped"
     assert time.monotonic() - t0 < 5  # Stop acts at the next flush (≤ 0.5 s of steps)
     assert (store.run_dir(run_id) / "model-0.safetensors").exists()
@@ -99,10 +94,10 @@ def test_killed_worker_leaves_an_interrupted_readable_run(tmp_path, monkeypatch)
     store = RunStore(tmp_path / "runs")
     cfg = TrainConfig().with_overrides([*TINY[:3], "epochs=50", "log_every=1"])
     run_id = launcher.launch(store, cfg)
-    _wait(lambda: store.get_run(run_id).step >= 2)
+    wait_for(lambda: store.get_run(run_id).step >= 2)
     pid = store.get_run(run_id).pid
     os.kill(pid, signal.SIGKILL)
-    _wait(lambda: launcher.exit_codes().get(run_id) is not None, timeout=20)
+    wait_for(lambda: launcher.exit_codes().get(run_id) is not None, timeout=20)
     assert launcher.refresh(store) == [run_id]
     run = store.get_run(run_id)
     assert run.status == "interrupted" and "exited unexpectedly" in run.reason
@@ -126,9 +121,9 @@ def test_sigterm_stops_cleanly(tmp_path):
     store = RunStore(tmp_path / "runs")
     cfg = TrainConfig().with_overrides([*TINY[:3], "epochs=50", "log_every=1"])
     run_id = launcher.launch(store, cfg)
-    _wait(lambda: store.get_run(run_id).step >= 2)
+    wait_for(lambda: store.get_run(run_id).step >= 2)
     os.kill(store.get_run(run_id).pid, signal.SIGTERM)
-    run = _wait(lambda: (r := store.get_run(run_id)).status != "running" and r)
+    run = wait_for(lambda: (r := store.get_run(run_id)).status != "running" and r)
     assert run.status == "stopped" and "termination signal" in run.reason
 
 
@@ -142,7 +137,7 @@ def test_a_warm_spare_takes_the_next_run(tmp_path, monkeypatch):
     assert launcher._spares[str(store.root)] is spare
     run_id = launcher.launch(store, TrainConfig().with_overrides(TINY))
     assert store.get_run(run_id).pid == spare.pid
-    run = _wait(lambda: (r := store.get_run(run_id)).status not in ("queued", "running") and r)
+    run = wait_for(lambda: (r := store.get_run(run_id)).status not in ("queued", "running") and r)
     assert run.status == "finished", run.reason
     assert f"run {run_id}" in (store.run_dir(run_id) / "worker.log").read_text()
     assert spare.wait(30) == 0
@@ -153,11 +148,11 @@ def test_no_spare_is_started_while_a_worker_trains(tmp_path, monkeypatch):
     monkeypatch.setattr(launcher, "_procs", {})
     store = RunStore(tmp_path / "runs")
     run_id = launcher.launch(store, TrainConfig().with_overrides([*TINY[:3], "epochs=50"]))
-    _wait(lambda: store.get_run(run_id).step >= 1)
+    wait_for(lambda: store.get_run(run_id).step >= 1)
     launcher.prewarm(store)  # would take a core from the run's first steps
     assert str(store.root) not in launcher._spares
     launcher.request_stop(store, run_id)
-    _wait(lambda: launcher._procs[run_id].poll() is not None)
+    wait_for(lambda: launcher._procs[run_id].poll() is not None)
     launcher.prewarm(store)
     spare = launcher._spares.pop(str(store.root))
     spare.stdin.close()
