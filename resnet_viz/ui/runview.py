@@ -139,9 +139,9 @@ def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool
         c1.toggle(
             "Redraw charts every second",
             key=fast,
-            help="Redrawing takes CPU from training, in the browser and in the app: on a "
-            "2-core machine, redrawing every second made the default preset's time to 90% about "
-            "6 s longer on average (docs/benchmarks.md).",
+            help="Each redraw of the charts took the browser about 1.3 s of CPU on a 2-core "
+            "machine, CPU that training then lacks; every 3 s leaves more of it to training "
+            "(docs/benchmarks.md).",
         )
         every = "second" if charts.period == 1 else f"{charts.period:g} s"
         c2.caption(
