@@ -179,6 +179,19 @@ with st.sidebar:
         c1.number_input(
             "Momentum", 0.0, 0.99, D["optim.momentum"], step=0.05, key="optim.momentum", **URL
         )
+    c1.number_input(
+        "Clip gradient norm",
+        0.0,
+        1000.0,
+        D["optim.grad_clip"],
+        step=0.5,
+        format="%.4g",
+        key="optim.grad_clip",
+        **URL,
+        help="Scale each step's gradient down to this global L2 norm when it is larger; 0 = "
+        "off. Keeps one bad batch from wrecking a net without BatchNorm. The gradient charts "
+        "show the gradients before clipping.",
+    )
     batch_sizes = [16, 32, 64, 128, 256, 512]
     c2.selectbox(
         "Batch size", batch_sizes, batch_sizes.index(D["batch_size"]), key="batch_size", **URL

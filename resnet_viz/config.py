@@ -32,8 +32,9 @@ class ModelConfig:
     skip: tuple[float, ...] = (1.0,)
     batchnorm: bool = True
     pretrained: bool = False
-    # Start each residual branch at zero (resnet_viz.models.zero_residual_branches): lets a deep
-    # residual net without BatchNorm train (Fixup, Zhang et al. 2019).
+    # Start each residual branch at zero (resnet_viz.models.zero_residual_branches); without
+    # BatchNorm this is Fixup's initialisation (Zhang et al. 2019), which lets a deep residual
+    # net without BN train.
     zero_init_residual: bool = False
 
     @property
@@ -80,6 +81,9 @@ class OptimConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "onecycle"
+    # Clip each step's gradient to this global L2 norm (0 = off). The gradient charts show the
+    # gradients before clipping.
+    grad_clip: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,7 @@ class TrainConfig:
             (self.optim.schedule in SCHEDULES, f"optim.schedule: one of {SCHEDULES}"),
             (0 < self.optim.lr <= 10, "optim.lr must be in (0, 10]"),
             (self.optim.weight_decay >= 0, "optim.weight_decay must be ≥ 0"),
+            (self.optim.grad_clip >= 0, "optim.grad_clip must be ≥ 0 (0 = off)"),
             (0 <= self.optim.momentum < 1, "optim.momentum must be in [0, 1)"),
             (1 <= self.batch_size <= 8192, "batch_size must be between 1 and 8192"),
             (1 <= self.epochs <= 1000, "epochs must be between 1 and 1000"),

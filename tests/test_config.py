@@ -189,6 +189,7 @@ def test_from_dict_rejects_a_non_mapping_group():
         ({"batch_size": "0"}, "batch_size"),
         ({"optim.lr": "0"}, "optim.lr"),
         ({"optim.momentum": "1"}, "momentum"),
+        ({"optim.grad_clip": "-1"}, "grad_clip"),
         ({"model.skip": "3"}, "model.skip"),
         ({"model.skip": ""}, "model.skip"),
         ({"data.image_size": "4"}, "image_size"),

@@ -216,7 +216,11 @@ class Trainer:
         loss = F.cross_entropy(logits, y)
         m.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        m.grads.record()
+        m.grads.record()  # the charts show the gradient as computed, before any clipping
+        if self.cfg.optim.grad_clip:
+            torch.nn.utils.clip_grad_norm_(
+                m.model.parameters(), self.cfg.optim.grad_clip, foreach=True
+            )
         lr = m.scheduler.get_last_lr()
         if m.lr_factor != 1.0:  # a live control scales the schedule's value for this step
             for group, base in zip(m.optimizer.param_groups, lr, strict=True):

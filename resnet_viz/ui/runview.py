@@ -47,11 +47,13 @@ def store() -> RunStore:
 
 
 def describe_config(cfg: dict[str, Any]) -> str:
-    """``resnet8 · shapes · skips on · BN · sgd lr 0.1 onecycle · 4 ep × 128``; a cohort names
+    """``resnet8 · shapes · skips on · BN · sgd lr 0.1 onecycle · 4 ep × 128`` (``… onecycle clip
+    2 · …`` with gradient clipping); a cohort names
     its members instead: ``plain20 vs resnet20 · shapes · sgd …``."""
     m, d, o = cfg.get("model", {}), cfg.get("data", {}), cfg.get("optim", {})
+    clip = f" clip {o['grad_clip']:g}" if o.get("grad_clip") else ""
     tail = (
-        f"{o.get('optimizer')} lr {o.get('lr'):g} {o.get('schedule')} · "
+        f"{o.get('optimizer')} lr {o.get('lr'):g} {o.get('schedule')}{clip} · "
         f"{cfg.get('epochs')} ep × {cfg.get('batch_size')}"
     )
     if cfg.get("cohort"):

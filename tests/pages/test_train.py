@@ -206,6 +206,7 @@ def test_link_to_a_torchvision_arch_has_every_skip_on(open_page):
         ("epochs", "1", 1),
         ("optim.schedule", "constant", "constant"),
         ("optim.weight_decay", "0", 0.0),
+        ("optim.grad_clip", "2", 2.0),
     ],
 )
 def test_query_param_that_differs_from_the_default_preset_is_applied(open_page, key, raw, value):

@@ -9,6 +9,7 @@ import torch
 from resnet_viz.checkpoints import load_checkpoint
 from resnet_viz.config import TrainConfig
 from resnet_viz.data import Batches, load_dataset
+from resnet_viz.models import build_model
 from resnet_viz.store import RunStore
 from resnet_viz.train import Trainer
 from resnet_viz.train import trainer as trainer_mod
@@ -66,7 +67,7 @@ def test_grad_norms_match_a_plain_per_parameter_computation(store, monkeypatch):
     run_id, _ = train(store, cfg)
     recorded = store.layer_series(run_id, "grad_norm").values[0]
 
-    from resnet_viz.models import build_model, probe_layers
+    from resnet_viz.models import probe_layers
 
     data = load_dataset(cfg.data, cache_dir=store.root / ".cache")
     batches = Batches(data.train, 64, mean=data.mean, std=data.std, device=torch.device("cpu"))
@@ -99,6 +100,32 @@ def test_checkpoint_reloads_the_trained_model(store):
         acc = (model(x).argmax(1) == y).float().mean().item()
     _, vacc = store.scalars(run_id, "val/acc")
     assert acc == pytest.approx(vacc[-1], abs=1e-6)
+
+
+def test_gradient_clipping_bounds_each_step_and_the_charts_show_the_raw_gradient(store):
+    """optim.grad_clip caps every step's global gradient norm; the recorded gradient norms are
+    those before clipping, the same with and without it."""
+    cfg = tiny(epochs=1, **{"optim.weight_decay": 0, "optim.momentum": 0, "optim.lr": 0.1})
+    clip = 1e-4
+    moved = {}
+    for c in (0.0, clip):
+        run_id, _ = train(store, cfg.with_overrides({"optim.grad_clip": c}))
+        torch.manual_seed(cfg.seed)  # the trainer's initial weights (as in the test above)
+        start = build_model("resnet8", 10).state_dict()
+        end, _ = load_checkpoint(store.run_dir(run_id) / "model-0.safetensors")
+        moved[c] = torch.cat(
+            [
+                (p - start[k]).flatten()
+                for k, p in end.state_dict().items()
+                if p.is_floating_point() and "running" not in k
+            ]
+        ).norm()
+        moved[f"grads {c}"] = store.layer_series(run_id, "grad_norm").values[0]
+    steps = 256 // 64
+    # Plain SGD moves the weights by lr × (clipped) gradient per step, at most lr × clip each.
+    assert moved[clip] <= steps * 0.1 * clip * 1.01, moved[clip]
+    assert moved[0.0] > 100 * steps * 0.1 * clip
+    np.testing.assert_array_equal(moved["grads 0.0"], moved[f"grads {clip}"])
 
 
 def test_stop_control_ends_the_run_and_keeps_a_checkpoint(store, monkeypatch):
