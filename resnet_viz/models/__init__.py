@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from ..errors import ConfigError
@@ -71,21 +72,35 @@ def zero_residual_branches(model: nn.Module) -> None:
     """Make each residual branch output zero at the start, so each block starts as its shortcut.
 
     With BatchNorm, the last BN's scale is zeroed (Goyal et al. 2017; torchvision's
-    ``zero_init_residual``). Without BatchNorm, the branch's last convolution is zeroed, the
-    core of Fixup (Zhang et al. 2019) and SkipInit (De & Smith 2020): a deep residual net with
-    no normalisation then starts as a shallow one instead of multiplying its activations'
-    variance at every block. It only makes sense with the skips on: a plain net initialised so
+    ``zero_init_residual``). Without BatchNorm, Fixup's initialisation (Zhang et al. 2019, §3):
+    the last layer of every branch and the classifier start at zero, and the branch's other
+    layers are scaled by ``L ** (-1 / (2m - 2))`` for ``L`` branches of ``m`` layers. A deep
+    residual net with no normalisation then starts as a shallow one, and an SGD step changes
+    its output by about the same amount whatever its depth, instead of the sum of ``L`` growing
+    branches blowing up (measured here: ResNet-32 without BN, SGD 0.1, collapsed to chance with
+    only the last convolutions zeroed). Fixup's scalar multipliers and biases are left out: the
+    convolutions of a net without BN already have biases, and the state-dict keys stay those
+    of the plain twin. It only makes sense with the skips on: a plain net initialised so
     outputs zeros.
     """
-    for _, block in residual_blocks(model):
+    blocks = [b for _, b in residual_blocks(model)]
+    fixup = False
+    for block in blocks:
         last_bn = getattr(block, "bn3", None) or getattr(block, "bn2", None)
         if isinstance(last_bn, nn.BatchNorm2d):
             nn.init.zeros_(last_bn.weight)
             continue
-        conv = getattr(block, "conv3", None) or block.conv2
-        nn.init.zeros_(conv.weight)
-        if conv.bias is not None:
-            nn.init.zeros_(conv.bias)
+        *inner, last = [c for c in (block.conv1, block.conv2, getattr(block, "conv3", None)) if c]
+        nn.init.zeros_(last.weight)
+        if last.bias is not None:
+            nn.init.zeros_(last.bias)
+        with torch.no_grad():
+            for conv in inner:
+                conv.weight.mul_(len(blocks) ** (-1 / (2 * len(inner))))  # 2m - 2 = 2(m - 1)
+        fixup = True
+    if fixup:
+        nn.init.zeros_(model.fc.weight)
+        nn.init.zeros_(model.fc.bias)
 
 
 def stages(model: nn.Module) -> list[list[SkipSwitch]]:

@@ -467,3 +467,34 @@ def test_zero_init_residual_is_off_by_default_and_keeps_the_state_dict_keys():
         plain.layer1[0].conv1.weight.abs().sum() > 0
         and zeroed.layer1[0].conv1.weight.abs().sum() > 0
     )
+
+
+def test_zero_init_without_batchnorm_is_fixups_initialisation():
+    """Zhang et al. (2019), §3: classifier and each branch's last layer at zero, the branch's
+    other layers scaled by L ** (-1 / (2m - 2)) (L branches of m layers); the shortcut-free
+    stem and the state-dict keys as in the plain twin."""
+    for arch, m in (("resnet32", 2), ("resnet50", 3)):
+        torch.manual_seed(0)
+        base = build_model(arch, 10, batchnorm=False)
+        torch.manual_seed(0)
+        fixup = build_model(arch, 10, batchnorm=False, zero_init_residual=True)
+        blocks = residual_blocks(fixup)
+        scale = len(blocks) ** (-1 / (2 * m - 2))
+        for name, block in blocks:
+            inner = [block.conv1] + ([block.conv2] if m == 3 else [])
+            ref = base.get_submodule(name)
+            for conv in inner:
+                ref_conv = ref.get_submodule(
+                    next(n for n, c in block.named_children() if c is conv)
+                )
+                torch.testing.assert_close(conv.weight, ref_conv.weight * scale)
+        assert fixup.fc.weight.abs().sum() == 0 and fixup.fc.bias.abs().sum() == 0
+        torch.testing.assert_close(fixup.conv1.weight, base.conv1.weight)
+        assert fixup.state_dict().keys() == base.state_dict().keys()
+
+
+def test_zero_init_with_batchnorm_keeps_the_classifier():
+    torch.manual_seed(0)
+    model = build_model("resnet20", 10, zero_init_residual=True)
+    assert model.fc.weight.abs().sum() > 0
+    assert all(b.conv1.weight.abs().sum() > 0 for _, b in residual_blocks(model))
