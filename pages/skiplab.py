@@ -9,7 +9,7 @@ from resnet_viz.config import TrainConfig, parse_member
 from resnet_viz.devices import pick_device
 from resnet_viz.errors import ResNetVizError
 from resnet_viz.experiments.analyses import RUN_LEVEL
-from resnet_viz.experiments.gradflow import gradient_flow, ratio_verdict
+from resnet_viz.experiments.gradflow import format_ratio, gradient_flow, ratio_verdict
 from resnet_viz.experiments.lesion import LesionResult, describe
 from resnet_viz.figures.lab import (
     grad_flow,
@@ -156,10 +156,10 @@ if flows:
     st.caption(
         "Median gradient norm of each layer over the first, middle and last 10% of steps. "
         "First-to-last layer ratio (two orders of magnitude either way counts as vanishing or "
-        "exploding): "
+        "exploding; dead when no layer gets any gradient, every ReLU switched off): "
         + "; ".join(
             f"{n}: " + ", ".join(
-                f"{p} {f.first_to_last(p):.2g} ({ratio_verdict(f.first_to_last(p))})"
+                f"{p} {format_ratio(f.first_to_last(p))} ({ratio_verdict(f.first_to_last(p))})"
                 for p in ("start", "middle", "end")
             )
             for n, f in flows.items()

@@ -3,6 +3,7 @@ and how far the first layer's gradient is from the last layer's (vanishing/explo
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,9 +24,15 @@ class GradFlow:
     norms: dict[str, np.ndarray]  # phase → per-layer median gradient norm
 
     def first_to_last(self, phase: str) -> float:
-        """Median ``‖g_first layer‖ / ‖g_last layer‖`` over the phase's window."""
-        values = self.norms[phase]
-        return float(values[0] / values[-1]) if values[-1] > 0 else float("inf")
+        """Median ``‖g_first layer‖ / ‖g_last layer‖`` over the phase's window: ``inf`` when
+        the gradients are not finite or only the last layer's is zero, ``nan`` when no layer
+        gets any gradient at all (a dead net: every ReLU off, the output a constant)."""
+        first, last = self.norms[phase][0], self.norms[phase][-1]
+        if not (np.isfinite(first) and np.isfinite(last)):
+            return float("inf")
+        if last > 0:
+            return float(first / last)
+        return float("inf") if first > 0 else float("nan")
 
 
 def _window(n: int, centre: float) -> slice:
@@ -44,7 +51,8 @@ def gradient_flow(series: LayerSeries) -> GradFlow | None:
     for phase in PHASES:
         window = _window(n, centres[phase])
         rows = series.values[window]
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a layer NaN all window long
             norms[phase] = np.nanmedian(np.where(np.isfinite(rows), rows, np.nan), axis=0)
         picked = series.steps[window]
         steps[phase] = (int(picked[0]), int(picked[-1]))
@@ -52,9 +60,17 @@ def gradient_flow(series: LayerSeries) -> GradFlow | None:
 
 
 def ratio_verdict(ratio: float) -> str:
-    """``vanishing`` / ``exploding`` / ``healthy`` for a first-to-last-layer gradient ratio."""
-    if not np.isfinite(ratio) or ratio > 10**ORDERS:
+    """``vanishing`` / ``exploding`` / ``healthy`` for a first-to-last-layer gradient ratio, or
+    ``dead`` when no layer had any gradient (see :meth:`GradFlow.first_to_last`)."""
+    if np.isnan(ratio):
+        return "dead"
+    if ratio > 10**ORDERS:
         return "exploding"
     if ratio < 10**-ORDERS:
         return "vanishing"
     return "healthy"
+
+
+def format_ratio(ratio: float) -> str:
+    """A ratio as the app prints it: ``0.0021``, ``inf``, or ``no gradient`` for a dead net."""
+    return "no gradient" if np.isnan(ratio) else f"{ratio:.2g}"

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import ModelConfig, TrainConfig
 from ..store import RunStore
 from .analyses import RUN_LEVEL
-from .gradflow import PHASES, gradient_flow, ratio_verdict
+from .gradflow import PHASES, format_ratio, gradient_flow, ratio_verdict
 
 FINAL_FRACTION = 0.1  # "final train loss" = mean per-batch loss over the last 10% of steps
 RESIDUAL_TOLERANCE = (0.05, 0.01)  # deep residual ≤ shallow × (1 + 5%) + 0.01 nats
@@ -145,7 +145,7 @@ def shattering(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) ->
     tp = trained.get(deep_plain[0], {}).get("corr", [math.nan])[0]
     tr = trained.get(deep_res[0], {}).get("corr", [math.nan])[0]
     depths = sweep["depth"]
-    grads = ", ".join(f"{p} {r:.2g}" for p, r in ratios.items())
+    grads = ", ".join(f"{p} {format_ratio(r)}" for p, r in ratios.items())
     text = (
         f"Gradients of {deep_plain[1].label} with BatchNorm: first-to-last layer norm ratio "
         f"{grads} — {'healthy, not vanishing' if healthy else 'NOT healthy'}. "
@@ -189,7 +189,7 @@ def no_bn(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -> Verd
     if diverged is not None:
         plain_line = f"{pm.label} diverged at step {diverged}"
     else:
-        grads = ", ".join(f"{p} {r:.2g}" for p, r in ratios.items())
+        grads = ", ".join(f"{p} {format_ratio(r)}" for p, r in ratios.items())
         what = ", ".join(f"{v} at the {p}" for p, v in bad.items()) or "within two orders"
         plain_line = f"{pm.label}: first-to-last layer gradient ratio {grads} ({what})"
     res_line = f"{rm.label} reached {acc:.1%} validation accuracy"

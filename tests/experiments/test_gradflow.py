@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from resnet_viz.experiments.gradflow import gradient_flow, ratio_verdict
+from resnet_viz.experiments.gradflow import format_ratio, gradient_flow, ratio_verdict
 from resnet_viz.store import LayerSeries
 
 
@@ -33,3 +33,18 @@ def test_non_finite_rows_do_not_poison_a_phase():
     values = np.array([[1.0, 1.0], [np.nan, np.inf], [2.0, 1.0]] * 4, dtype=np.float32)
     flow = gradient_flow(LayerSeries(("a", "b"), np.arange(12), values))
     assert all(np.isfinite(flow.norms[p]).all() for p in ("start", "middle", "end"))
+
+
+def test_a_dead_net_is_dead_not_exploding():
+    """No layer gets any gradient (every ReLU off: measured on a plain net without BN) is its
+    own verdict; zero only at the last layer, or NaN gradients, still count as exploding."""
+
+    def flow(first, last):
+        values = np.tile(np.array([[first, 1.0, last]], np.float32), (10, 1))
+        return gradient_flow(LayerSeries(("conv1", "mid", "fc"), np.arange(10), values))
+
+    dead = flow(0.0, 0.0).first_to_last("end")
+    assert np.isnan(dead) and ratio_verdict(dead) == "dead" and format_ratio(dead) == "no gradient"
+    assert ratio_verdict(flow(1.0, 0.0).first_to_last("end")) == "exploding"
+    assert ratio_verdict(flow(np.nan, np.nan).first_to_last("end")) == "exploding"
+    assert format_ratio(flow(1e-3, 1.0).first_to_last("end")) == "0.001"

@@ -99,6 +99,16 @@ def test_no_bn(store):
     assert result.reproduced is True and "diverged at step 12" in result.text
 
 
+def test_no_bn_dead_plain_net_counts_as_broken_and_says_so(store):
+    run_id, cfg = _run(store, "no-bn", "plain32 no-BN;resnet32 no-BN zero-init")
+    _losses(store, run_id, 0, [2.3] * 20, grads=(0.0, 0.0, 0.0))
+    _losses(store, run_id, 1, [0.3] * 20)
+    result = verdict(store, run_id, cfg, _summary(cfg, m1={"best_val_acc": 0.9}))
+    assert result.reproduced is True
+    assert "no gradient" in result.text and "dead at the end" in result.text
+    assert "exploding" not in result.text
+
+
 def test_no_bn_healthy_plain_net_does_not_reproduce(store):
     run_id, cfg = _run(store, "no-bn", "plain32 no-BN;resnet32 no-BN zero-init")
     _losses(store, run_id, 0, [2.3] * 20, grads=(0.3, 1.0, 1.0))
