@@ -170,6 +170,8 @@ lesions = store.analyses(run.id, "lesion")
 if lesions:
     st.subheader("Lesion study")
     results = {names[i]: p for i, p in lesions.items() if i < len(names)}
+    members = TrainConfig.from_dict(record.config).members
+    plain = {names[i]: all(s == 0 for s in m.skip) for i, m in enumerate(members) if i < len(names)}
     c1, c2 = st.columns(2)
     c1.plotly_chart(lesion_bars(results, colours=colours), key="lab.lesion")
     c2.plotly_chart(lesion_curve(results, colours=colours), key="lab.lesion_k")
@@ -178,7 +180,10 @@ if lesions:
         "input on); for a plain member this removes a layer pair. Veit et al. (2016) found "
         "residual nets behave like ensembles of shallower paths: losing one block barely "
         "matters, while a plain net falls to chance.\n\n"
-        + "\n".join(f"- {describe(n, LesionResult.from_dict(p))}" for n, p in results.items())
+        + "\n".join(
+            f"- {describe(n, LesionResult.from_dict(p), plain=plain.get(n))}"
+            for n, p in results.items()
+        )
     )
 
 shatter = store.analyses(run.id, "shattering")

@@ -22,6 +22,12 @@ from torch import nn
 
 from ..models import residual_blocks
 
+# Issue #5's reading of Veit et al. (2016), fixed before any run: deleting one non-downsampling
+# block of a trained residual net costs at most this much accuracy on average, and deleting any
+# one layer pair of a plain net leaves it within this much of chance.
+RESIDUAL_MAX_DROP = 0.10
+PLAIN_NEAR_CHANCE = 0.15
+
 
 @dataclass(frozen=True)
 class LesionResult:
@@ -131,8 +137,9 @@ def lesion_study(
     )
 
 
-def describe(name: str, result: LesionResult) -> str:
-    """One sentence on what deleting blocks did to ``name``."""
+def describe(name: str, result: LesionResult, *, plain: bool | None = None) -> str:
+    """One sentence on what deleting blocks did to ``name``; with ``plain`` given, also whether
+    that matches Veit et al. for a residual (``False``) or plain (``True``) net."""
     drop = result.mean_single_drop()
     worst = int(np.argmin(result.single)) if result.single else None
     text = f"{name}: intact {result.base_acc:.1%}"
@@ -142,5 +149,23 @@ def describe(name: str, result: LesionResult) -> str:
         text += (
             f"; the worst single deletion ({result.blocks[worst]}) leaves "
             f"{result.single[worst]:.1%} (chance {result.chance:.0%})"
+        )
+    if plain and result.single:
+        above = max(result.single) - result.chance
+        text += (
+            f" — as Veit et al. found, every single deletion leaves it near chance (at best "
+            f"{100 * above:.1f} points above; the bar is {100 * PLAIN_NEAR_CHANCE:.0f})"
+            if above <= PLAIN_NEAR_CHANCE
+            else f" — unlike Veit et al.'s plain net, its best single deletion keeps "
+            f"{100 * above:.1f} points above chance (the bar is {100 * PLAIN_NEAR_CHANCE:.0f})"
+        )
+    elif plain is False and np.isfinite(drop):
+        text += (
+            f" — as Veit et al. found, it barely notices (the bar is "
+            f"{100 * RESIDUAL_MAX_DROP:.0f} points)"
+            if drop <= RESIDUAL_MAX_DROP
+            else f" — more than Veit et al.'s fully trained ResNet-110 lost (the bar is "
+            f"{100 * RESIDUAL_MAX_DROP:.0f} points): the ensemble-like behaviour needs depth "
+            "and training, and this net is shallow or trained briefly"
         )
     return text + "."

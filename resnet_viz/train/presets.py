@@ -179,19 +179,19 @@ LAB_PRESETS: dict[str, Preset] = {
         title="No BatchNorm",
         watch=(
             "Both nets have no BatchNorm and train with SGD. **Gradient heatmaps**: in the deep "
-            "plain net the gradient reaching the first layers falls orders of magnitude below "
-            "the last layer's (the rows at the top go dark), and SGD's steps shrink with it, so "
+            "plain net the gradient reaching the first layers falls orders of magnitude below the"
+            " last layer's (the rows at the top go dark), and SGD's steps shrink with it, so "
             "those layers stop learning and the loss stays at chance. Sometimes every ReLU "
-            "switches off and no gradient reaches any layer (the heatmap goes blank: a dead "
-            "net), or the loss explodes and the run marks the divergence. The residual net uses Fixup's initialisation (Zhang et "
-            "al. 2019): each residual branch's last convolution and the classifier start at "
-            "zero and the other branch layers are scaled down with depth, so it starts as a "
-            "shallow net and grows deeper as it learns. Steps are clipped to gradient norm 2, "
-            "which only ever touches the residual net (the plain net's gradients are far "
-            "smaller) and keeps one bad batch from killing it. (With an adaptive optimiser "
-            "such as AdamW, whose steps do not shrink with the gradient, the plain net "
-            "sometimes escapes and trains: vanishing gradients slow SGD down far more than "
-            "Adam.) The verdict at the end says what this run showed."
+            "switches off and no gradient reaches any layer (the heatmap goes blank: a dead net),"
+            " or the loss explodes and the run marks the divergence. The residual net uses "
+            "Fixup's initialisation (Zhang et al. 2019): each residual branch's last convolution "
+            "and the classifier start at zero and the other branch layers are scaled down with "
+            "depth, so it starts as a shallow net and grows deeper as it learns. Steps are "
+            "clipped to gradient norm 2, which only ever touches the residual net (the plain "
+            "net's gradients are far smaller) and keeps one bad batch from killing it. (With an "
+            "adaptive optimiser such as AdamW, whose steps do not shrink with the gradient, the "
+            "plain net sometimes escapes and trains: vanishing gradients slow SGD down far more "
+            "than Adam.) The verdict at the end says what this run showed."
         ),
         gpu=_gpu(
             "no-bn",

@@ -87,3 +87,24 @@ def test_mean_single_drop_leaves_out_downsampling_blocks():
         "m: intact 90.0%; deleting one non-downsampling block costs 5.0 points on average; "
         "the worst single deletion (b) leaves 10.0% (chance 10%)."
     )
+
+
+def test_describe_reads_the_result_against_veit_et_al():
+    def result(single, downsampling=None):
+        n = len(single)
+        return LesionResult(
+            blocks=tuple("abcdefgh"[:n]), downsampling=downsampling or (False,) * n,
+            base_acc=0.9, single=single, ks=(1,), k_mean=(0.5,), k_std=(0.0,), chance=0.1,
+            images=10,
+        )  # fmt: skip
+
+    assert "as Veit et al. found, it barely notices" in describe(
+        "r", result((0.85, 0.82)), plain=False
+    )
+    costly = describe("r", result((0.7, 0.8)), plain=False)  # 15 points on average
+    assert "more than Veit et al." in costly and "costs 15.0 points" in costly
+    assert "near chance (at best 12.0 points above" in describe(
+        "p", result((0.22, 0.15)), plain=True
+    )
+    assert "unlike Veit et al." in describe("p", result((0.3, 0.15)), plain=True)
+    assert "Veit" not in describe("x", result((0.3, 0.15)))

@@ -149,7 +149,15 @@ def test_finished_experiment_shows_its_verdict_and_lesion_study(open_page, store
     specs = charts(at)
     assert len(specs["lab.lesion"]["data"]) == 3
     assert len(specs["lab.flow"]["data"]) == 9  # 3 members × start/middle/end
-    assert any("deleting one non-downsampling block costs" in m.value for m in at.markdown)
+    (lesion,) = [m.value for m in at.markdown if "non-downsampling block costs" in m.value]
+    # Each member is read against Veit et al. as what it is: two residual nets, one plain.
+    lines = lesion.splitlines()
+    residual = [ln for ln in lines if ln.startswith(("- resnet8:", "- resnet8 skip 0.5:"))]
+    (plain,) = [ln for ln in lines if ln.startswith("- plain8:")]
+    assert len(residual) == 2 and all(
+        "barely notices" in ln or "more than" in ln for ln in residual
+    )
+    assert "near chance" in plain or "unlike Veit et al.'s plain net" in plain
     assert not [b for b in at.button if (b.key or "").startswith("lab.view.ctl")]  # not live
 
 
