@@ -188,12 +188,13 @@ class MemberState:
     lr_factor: float
     bn_mode: str
 
-    def describe(self) -> str:
+    def describe(self, *, batchnorm: bool = True) -> str:
+        """``skips 1,0,1 · lr ×0.5 · BN frozen``; ``no BN`` for a member built without it."""
         skips = ",".join("mixed" if s is None else f"{s:g}" for s in self.stages)
         text = f"skips {skips}"
         if self.blocks:
             text += " (" + ", ".join(f"{b} ×{v:g}" for b, v in self.blocks) + ")"
-        return f"{text} · lr ×{self.lr_factor:g} · BN {self.bn_mode}"
+        return f"{text} · lr ×{self.lr_factor:g} · {f'BN {self.bn_mode}' if batchnorm else 'no BN'}"
 
 
 def member_states(

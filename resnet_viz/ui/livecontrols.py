@@ -40,6 +40,7 @@ def member_table(s: RunStore, run: RunRecord, events: list[Event]) -> None:
     """One row per cohort member: its live state, smoothed train loss, validation accuracy."""
     configs = s.member_configs(run.id)
     skips = [tuple(c.get("skip", [1.0])) for _, c in configs]
+    batchnorm = {i: c.get("batchnorm", True) for i, (_, c) in enumerate(configs)}
     states = member_states(skips, _stage_counts(s, run), _changes(events))
     diverged = {e.member: e.step for e in events if e.kind == "diverged"}
     rows = []
@@ -50,7 +51,7 @@ def member_table(s: RunStore, run: RunRecord, events: list[Event]) -> None:
         rows.append(
             {
                 "member": name,
-                "now": state.describe()
+                "now": state.describe(batchnorm=batchnorm.get(idx, True))
                 + (f" · diverged @ {diverged[idx]}" if idx in diverged else ""),
                 "train loss (smoothed)": float(smooth(loss)[-1]) if len(loss) else None,
                 "best val acc": float(finite.max()) if len(finite) else None,

@@ -109,6 +109,16 @@ def test_start_trains_the_cohort_and_overlays_every_member(open_page, store, wai
     assert (store.run_dir(run.id) / "model-1.safetensors").exists()
 
 
+def test_members_table_says_no_bn_for_a_member_without_batchnorm(open_page, store):
+    cfg = TrainConfig().with_overrides({"cohort": "plain8 no-BN", "name": "mixed"})
+    run_id = record_run(store, cfg)
+    at = open_page(LAB, query_params={"run": run_id})
+    assert not at.exception
+    (table,) = at.dataframe
+    with_bn, without = list(table.value["now"])
+    assert with_bn.endswith("· BN batch") and without.endswith("· no BN")
+
+
 def test_live_controls_write_control_rows(open_page, store):
     cfg = TrainConfig().with_overrides({"cohort": "plain8", "name": "live"})
     run_id = record_run(store, cfg)  # queued: the page shows it as live

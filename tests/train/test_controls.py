@@ -72,5 +72,6 @@ def test_member_states_replay_changes_in_order():
     assert b.stages == (1.0, 0.0, None) and b.blocks == (("layer3.1", 0.5),)
     assert (a.bn_mode, b.bn_mode, b.lr_factor) == ("frozen", "frozen", 1.0)
     assert b.describe() == "skips 1,0,mixed (layer3.1 ×0.5) · lr ×1 · BN frozen"
+    assert b.describe(batchnorm=False) == "skips 1,0,mixed (layer3.1 ×0.5) · lr ×1 · no BN"
     (c,) = member_states([(1.0,)], [3], [Change("skip", 0.5, block="layer2.0"), Change("skip", 0)])
     assert c.stages == (0.0, 0.0, 0.0) and c.blocks == ()  # "every block" overrides blocks
