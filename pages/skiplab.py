@@ -78,7 +78,12 @@ st.caption(
 prewarm(ui.store())
 
 if "lab.members" not in st.session_state:
-    st.session_state.setdefault("lab.preset", next(iter(LAB_PRESETS)))
+    # A link to a run opens its experiment's setup, so the sidebar matches what is shown.
+    linked = ui.store().get_run(st.query_params["run"]) if "run" in st.query_params else None
+    experiment = linked.config.get("experiment", "") if linked else ""
+    st.session_state.setdefault(
+        "lab.preset", experiment if experiment in LAB_PRESETS else next(iter(LAB_PRESETS))
+    )
     load_setup()
 
 with st.sidebar:

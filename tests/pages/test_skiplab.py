@@ -156,6 +156,7 @@ def test_finished_experiment_shows_its_verdict_and_lesion_study(open_page, store
     box = at.success if verdict["reproduced"] else at.warning
     assert any(verdict["text"] in b.value for b in box)
     assert any("What to watch: Break the shortcut" in e.label for e in at.expander)
+    assert at.selectbox(key="lab.preset").value == "break-shortcut"  # the sidebar matches it
     specs = charts(at)
     assert len(specs["lab.lesion"]["data"]) == 3
     assert len(specs["lab.flow"]["data"]) == 9  # 3 members × start/middle/end
