@@ -69,14 +69,15 @@ def member_table(s: RunStore, run: RunRecord, events: list[Event]) -> None:
     )
 
 
-def live_controls(s: RunStore, run: RunRecord, key: str, events: list[Event]) -> None:
+def live_controls(s: RunStore, run: RunRecord, key: str, events: list[Event]) -> int | None:
     """Skip switches, learning rate and BatchNorm mode for a live run: each writes a control
     row; the worker applies it before its next step and records an event that every chart
-    marks."""
+    marks. Returns the id of the control sent by this run of the page, if any."""
     members = run_members(s, run)
     names = [n for _, n in members]
     counts = _stage_counts(s, run)
     blocks = list(dict.fromkeys(b for i, _ in members for b in s.member_layers(run.id, i, "block")))
+    sent = None
     with st.container(border=True):
         st.markdown(
             "**Live controls** · the worker applies a change before its next step and every chart "
@@ -98,7 +99,7 @@ def live_controls(s: RunStore, run: RunRecord, key: str, events: list[Event]) ->
         if c3.button("Switch skips", key=f"{key}.ctl.skip", icon=":material/alt_route:"):
             stage = int(where[6:]) if where.startswith("stage ") else None
             block = where if where.startswith("layer") else None
-            _send(
+            sent = _send(
                 s, run, Change("skip", SKIP_CHOICES[scale or "off ×0"], stage, block, member), names
             )
         c1, c2, c3 = st.columns([1.2, 1.4, 0.6], vertical_alignment="bottom")
@@ -110,7 +111,7 @@ def live_controls(s: RunStore, run: RunRecord, key: str, events: list[Event]) ->
             key=f"{key}.ctl.lr",
         )
         if c3.button("Set learning rate", key=f"{key}.ctl.lr.apply", icon=":material/speed:"):
-            _send(s, run, Change("lr", factor, member=member), names)
+            sent = _send(s, run, Change("lr", factor, member=member), names)
         c1, c2, c3 = st.columns([1.2, 1.4, 0.6], vertical_alignment="bottom")
         mode = c1.segmented_control(
             "BatchNorm normalises with",
@@ -125,10 +126,11 @@ def live_controls(s: RunStore, run: RunRecord, key: str, events: list[Event]) ->
             "gone."
         )
         if c3.button("Set BatchNorm", key=f"{key}.ctl.bn.apply", icon=":material/tune:"):
-            _send(s, run, Change("bn", mode or "batch", member=member), names)
+            sent = _send(s, run, Change("bn", mode or "batch", member=member), names)
+    return sent
 
 
-def _send(s: RunStore, run: RunRecord, change: Change, names: list[str]) -> None:
-    payload = change.payload()
-    s.add_control(run.id, change.kind, payload)
+def _send(s: RunStore, run: RunRecord, change: Change, names: list[str]) -> int:
+    control_id = s.add_control(run.id, change.kind, change.payload())
     st.toast(f"Sent: {change.describe(names)}.", icon=":material/send:")
+    return control_id

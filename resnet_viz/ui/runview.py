@@ -23,6 +23,10 @@ POLL_SECONDS = 1.0
 # first charts come with this run of the fragment, not the next: Streamlit's run_every timer
 # runs in the browser, and on a busy 2-core machine it fired 1.8 s after the previous run.
 FIRST_DATA_WAIT = 1.5
+# After a live control is sent, the view waits up to this long for the worker's event, so the
+# charts drawn in the same run already mark it (the worker applies a change between steps:
+# measured 0.03-1.2 s on 2 cores) instead of one poll, or one late browser timer, later.
+CONTROL_WAIT = 1.5
 PREPARING = "Preparing data and model… charts appear with the first steps."
 
 STATUS_ICONS = {
@@ -123,15 +127,30 @@ def _wait_for_first_step(s: RunStore, run: RunRecord) -> RunRecord:
     return run
 
 
+def _wait_for_event(s: RunStore, run: RunRecord, control_id: int) -> list[Event]:
+    """Poll the store until the worker has recorded the event of ``control_id`` (or
+    CONTROL_WAIT passes); the run's newest events."""
+    deadline = time.monotonic() + CONTROL_WAIT
+    events = s.events(run.id)
+    while time.monotonic() < deadline and not any(
+        e.payload.get("control_id") == control_id for e in events
+    ):
+        time.sleep(0.05)
+        events = s.events(run.id)
+    return events
+
+
 def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool) -> None:
     _header(s, run, key)
     events = s.events(run.id)
-    markers = event_markers(events, [n for _, n in run_members(s, run)])
     _explain_outcome(run)
     if len(run.members) > 1:
         member_table(s, run, events)
     if controls and run.active:
-        live_controls(s, run, key, events)
+        sent = live_controls(s, run, key, events)
+        if sent is not None:
+            events = _wait_for_event(s, run, sent)
+    markers = event_markers(events, [n for _, n in run_members(s, run)])
     if run.step == 0 and run.active:
         st.info(PREPARING)
     fast = f"{key}.charts_every_second"
