@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -27,6 +28,7 @@ FIRST_DATA_WAIT = 1.5
 # charts drawn in the same run already mark it (the worker applies a change between steps:
 # measured 0.03-1.2 s on 2 cores) instead of one poll, or one late browser timer, later.
 CONTROL_WAIT = 1.5
+T = TypeVar("T")
 PREPARING = "Preparing data and model… charts appear with the first steps."
 
 STATUS_ICONS = {
@@ -114,15 +116,29 @@ def _live(run_id: str, key: str, controls: bool) -> None:
         st.rerun()  # the run ended: redraw the page once, without the timer
 
 
+def _poll(
+    value: T, read: Callable[[T], T], ready: Callable[[T], bool], seconds: float, every: float
+) -> T:
+    """``value``, re-read from the store every ``every`` s until ``ready`` or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while not ready(value) and time.monotonic() < deadline:
+        time.sleep(every)
+        value = read(value)
+    return value
+
+
 def _wait_for_first_step(s: RunStore, run: RunRecord) -> RunRecord:
     """Say the run is preparing, and poll the store until its first step is logged (or
     FIRST_DATA_WAIT passes); the newest record."""
     slot = st.empty()
     slot.info(PREPARING)
-    deadline = time.monotonic() + FIRST_DATA_WAIT
-    while run.active and run.step == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
-        run = s.get_run(run.id) or run
+    run = _poll(
+        run,
+        lambda r: s.get_run(r.id) or r,
+        lambda r: not (r.active and r.step == 0),
+        FIRST_DATA_WAIT,
+        every=0.1,
+    )
     slot.empty()
     return run
 
@@ -130,14 +146,13 @@ def _wait_for_first_step(s: RunStore, run: RunRecord) -> RunRecord:
 def _wait_for_event(s: RunStore, run: RunRecord, control_id: int) -> list[Event]:
     """Poll the store until the worker has recorded the event of ``control_id`` (or
     CONTROL_WAIT passes); the run's newest events."""
-    deadline = time.monotonic() + CONTROL_WAIT
-    events = s.events(run.id)
-    while time.monotonic() < deadline and not any(
-        e.payload.get("control_id") == control_id for e in events
-    ):
-        time.sleep(0.05)
-        events = s.events(run.id)
-    return events
+    return _poll(
+        s.events(run.id),
+        lambda _: s.events(run.id),
+        lambda events: any(e.payload.get("control_id") == control_id for e in events),
+        CONTROL_WAIT,
+        every=0.05,
+    )
 
 
 def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool) -> None:

@@ -107,7 +107,7 @@ def test_gradient_clipping_bounds_each_step_and_the_charts_show_the_raw_gradient
     those before clipping, the same with and without it."""
     cfg = tiny(epochs=1, **{"optim.weight_decay": 0, "optim.momentum": 0, "optim.lr": 0.1})
     clip = 1e-4
-    moved = {}
+    moved, grads = {}, {}
     for c in (0.0, clip):
         run_id, _ = train(store, cfg.with_overrides({"optim.grad_clip": c}))
         torch.manual_seed(cfg.seed)  # the trainer's initial weights (as in the test above)
@@ -120,12 +120,12 @@ def test_gradient_clipping_bounds_each_step_and_the_charts_show_the_raw_gradient
                 if p.is_floating_point() and "running" not in k
             ]
         ).norm()
-        moved[f"grads {c}"] = store.layer_series(run_id, "grad_norm").values[0]
+        grads[c] = store.layer_series(run_id, "grad_norm").values[0]
     steps = 256 // 64
     # Plain SGD moves the weights by lr × (clipped) gradient per step, at most lr × clip each.
     assert moved[clip] <= steps * 0.1 * clip * 1.01, moved[clip]
     assert moved[0.0] > 100 * steps * 0.1 * clip
-    np.testing.assert_array_equal(moved["grads 0.0"], moved[f"grads {clip}"])
+    np.testing.assert_array_equal(grads[0.0], grads[clip])
 
 
 def test_stop_control_ends_the_run_and_keeps_a_checkpoint(store, monkeypatch):
