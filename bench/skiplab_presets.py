@@ -104,7 +104,7 @@ def main() -> None:
         for name in args.presets:
             summary, seconds = run_preset(name, runs, args.overrides)
             run = store.get_run(summary["run_id"])
-            cfg = TrainConfig.from_dict(run.config)
+            cfg = run.config
             setup = (
                 f"{cfg.data.image_size} px, {cfg.data.train_size} images × {cfg.epochs} epochs, "
                 f"batch {cfg.batch_size}, {cfg.optim.optimizer} lr {cfg.optim.lr:g}"

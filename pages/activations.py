@@ -16,7 +16,6 @@ from resnet_viz.activations import (
     capture,
     compare_skips,
     pickable_layers,
-    plain_twin_runs,
     reduce_capture,
     response_depth,
     skip_scales,
@@ -368,11 +367,7 @@ try:
         with depth_tab:
             s = ui.store()
             plain = not any(skip_scales(loaded.model))
-            twins = [
-                r
-                for r in plain_twin_runs(s.list_runs(), loaded.arch, loaded.dataset)
-                if not plain and (s.run_dir(r.id) / "model-0.safetensors").exists()
-            ]
+            twins = [] if plain else zoo.plain_twins(s, loaded.arch, loaded.dataset)
             twin = twin_x = None
             twin_id = ""
             if plain:
@@ -391,8 +386,8 @@ try:
                         persist_state="page",
                     )
                 ]
-                path = s.run_dir(run.id) / "model-0.safetensors"
-                twin_loaded = twin_model(str(s.root), run.id, path.stat().st_mtime)
+                mtime = s.checkpoint_path(run.id).stat().st_mtime
+                twin_loaded = twin_model(str(s.root), run.id, mtime)
                 twin, twin_x, twin_id = (
                     twin_loaded.model,
                     twin_loaded.to_tensor(sample.image),

@@ -5,16 +5,16 @@ import datetime as dt
 import numpy as np
 import streamlit as st
 
-from resnet_viz import ui
+from resnet_viz import keys, ui
 from resnet_viz.figures import line_figure, smooth
 from resnet_viz.train.launcher import refresh
 
 ui.route_through_app()
 
 COMPARE = {
-    "Validation accuracy": ("val/acc", False),
-    "Validation loss": ("val/loss", False),
-    "Training loss (per batch)": ("train/loss", True),
+    "Validation accuracy": (keys.VAL_ACC, False),
+    "Validation loss": (keys.VAL_LOSS, False),
+    "Training loss (per batch)": (keys.TRAIN_LOSS, True),
 }
 
 st.title("Runs")
@@ -32,7 +32,7 @@ def best_val(run) -> float | None:
         values = [m.get("best_val_acc") for m in run.summary["models"]]
         values = [v for v in values if v is not None]
         return max(values) if values else None
-    _, acc = store.scalars(run.id, "val/acc")
+    _, acc = store.scalars(run.id, keys.VAL_ACC)
     return float(np.nanmax(acc)) if len(acc) and np.isfinite(acc).any() else None
 
 
@@ -40,7 +40,7 @@ rows = [
     {
         "name": r.name,
         "status": r.status,
-        "setup": ui.describe_config(r.config),
+        "setup": r.config.describe(),
         "best val acc": best_val(r),
         "duration (s)": round(r.duration, 1) if r.duration is not None else None,
         "started": dt.datetime.fromtimestamp(r.created).strftime("%Y-%m-%d %H:%M:%S"),

@@ -4,11 +4,10 @@ import dataclasses
 
 import streamlit as st
 
-from resnet_viz import ui
+from resnet_viz import keys, ui
 from resnet_viz.config import TrainConfig, parse_member
 from resnet_viz.devices import pick_device
 from resnet_viz.errors import ResNetVizError
-from resnet_viz.experiments.analyses import RUN_LEVEL
 from resnet_viz.experiments.gradflow import format_ratio, gradient_flow, ratio_verdict
 from resnet_viz.experiments.lesion import LesionResult, describe
 from resnet_viz.figures.lab import (
@@ -80,7 +79,7 @@ prewarm(ui.store())
 if "lab.members" not in st.session_state:
     # A link to a run opens its experiment's setup, so the sidebar matches what is shown.
     linked = ui.store().get_run(st.query_params["run"]) if "run" in st.query_params else None
-    experiment = linked.config.get("experiment", "") if linked else ""
+    experiment = linked.config.experiment if linked else ""
     st.session_state.setdefault(
         "lab.preset", experiment if experiment in LAB_PRESETS else next(iter(LAB_PRESETS))
     )
@@ -109,7 +108,7 @@ except ResNetVizError as err:
 
 start_row(
     cfg,
-    f"**{TITLES[choice]}** · {ui.describe_config(cfg.to_dict())}" if cfg else "",
+    f"**{TITLES[choice]}** · {cfg.describe()}" if cfg else "",
     label="Start experiment",
     icon=":material/science:",
     key="lab.run_id",
@@ -127,7 +126,7 @@ if not run_id:
 store = ui.store()
 record = store.get_run(run_id)
 if record is not None:
-    experiment = record.config.get("experiment", "")
+    experiment = record.config.experiment
     verdict = (record.summary or {}).get("verdict")
     if experiment in LAB_PRESETS:
         with st.expander(f"What to watch: {LAB_PRESETS[experiment].title}"):
@@ -154,7 +153,7 @@ st.subheader("Gradient flow")
 flows = {
     n: f
     for i, n in enumerate(names)
-    if (f := gradient_flow(store.layer_series(run.id, "grad_norm", i)))
+    if (f := gradient_flow(store.layer_series(run.id, keys.GRAD_NORM, i)))
 }
 if flows:
     st.plotly_chart(grad_flow(flows, colours=colours), key="lab.flow")
@@ -171,12 +170,11 @@ if flows:
         )
     )  # fmt: skip
 
-lesions = store.analyses(run.id, "lesion")
+lesions = store.analyses(run.id, keys.LESION)
 if lesions:
     st.subheader("Lesion study")
     results = {names[i]: p for i, p in lesions.items() if i < len(names)}
-    members = TrainConfig.from_dict(record.config).members
-    plain = {names[i]: all(s == 0 for s in m.skip) for i, m in enumerate(members) if i < len(names)}
+    plain = {names[i]: m.plain for i, m in enumerate(run.config.members) if i < len(names)}
     c1, c2 = st.columns(2)
     c1.plotly_chart(lesion_bars(results, colours=colours), key="lab.lesion")
     c2.plotly_chart(lesion_curve(results, colours=colours), key="lab.lesion_k")
@@ -191,8 +189,8 @@ if lesions:
         )
     )
 
-shatter = store.analyses(run.id, "shattering")
-sweep = store.analyses(run.id, "shattering_depth").get(RUN_LEVEL)
+shatter = store.analyses(run.id, keys.SHATTERING)
+sweep = store.analyses(run.id, keys.SHATTERING_DEPTH).get(keys.RUN_LEVEL)
 if shatter or sweep:
     st.subheader("Shattered gradients")
     c1, c2, c3 = st.columns(3)
@@ -201,7 +199,7 @@ if shatter or sweep:
     if shatter:
         curves = {names[i]: p for i, p in shatter.items() if i < len(names)}
         c2.plotly_chart(shattering_lags(curves, colours=colours), key="lab.shatter_lags")
-    during = {n: store.scalars(run.id, "shatter/neighbour", i) for i, n in enumerate(names)}
+    during = {n: store.scalars(run.id, keys.SHATTER_NEIGHBOUR, i) for i, n in enumerate(names)}
     if any(len(x) for x, _ in during.values()):
         c3.plotly_chart(
             line_figure(

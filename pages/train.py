@@ -3,11 +3,11 @@
 import streamlit as st
 
 from resnet_viz import ui
+from resnet_viz.archs import ARCHS, CIFAR_ARCHS, depth, stage_count
 from resnet_viz.config import DATASETS, DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet_viz.devices import pick_device
 from resnet_viz.errors import ResNetVizError
 from resnet_viz.figures.training import line_figure
-from resnet_viz.models import ARCHS, CIFAR_ARCHS
 from resnet_viz.paths import data_root, resolve_under
 from resnet_viz.train.cohort import lr_schedule
 from resnet_viz.train.launcher import launch, prewarm
@@ -20,7 +20,7 @@ URL = {"bind": "query-params"}
 
 
 def stage_names(arch: str) -> list[str]:
-    return [f"stage {i}" for i in range(1, (3 if arch in CIFAR_ARCHS else 4) + 1)]
+    return [f"stage {i}" for i in range(1, stage_count(arch) + 1)]
 
 
 def widget_values(cfg: TrainConfig) -> dict:
@@ -53,7 +53,7 @@ def reset_skips() -> None:
 # widget's default, so a link carries exactly what differs from the default preset.
 D = widget_values(get_preset("default"))
 ARCH_NOTES = {
-    a: f"CIFAR-style ResNet-{a[6:]} (He et al. 2015, §4.2): 16/32/64 filters, "
+    a: f"CIFAR-style ResNet-{depth(a)} (He et al. 2015, §4.2): 16/32/64 filters, "
     "parameter-free identity shortcuts."
     for a in CIFAR_ARCHS
 }
@@ -215,7 +215,7 @@ except ResNetVizError as err:
 
 start_row(
     cfg,
-    f"**{cfg.name}** · {ui.describe_config(cfg.to_dict())} · on {device}" if cfg else "",
+    f"**{cfg.name}** · {cfg.describe()} · on {device}" if cfg else "",
     label="Start training",
     icon=":material/play_arrow:",
     key="train.run_id",
@@ -228,11 +228,11 @@ def train_with_twin(run_id: str) -> None:
     if record is None or len(record.members) != 1:
         return
     try:
-        cohort = TrainConfig.from_dict(record.config).with_twin()
+        cohort = record.config.with_twin()
     except ResNetVizError:
         return  # a record from an older version that no longer validates: nothing to offer
     twin = cohort.cohort[0]
-    kind = "plain" if all(s == 0 for s in twin.skip) else "residual"
+    kind = "plain" if twin.plain else "residual"
     clicked = st.button(
         f"Train again with its {kind} twin ({twin.label})",
         icon=":material/compare_arrows:",

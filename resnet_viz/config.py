@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from . import archs, keys
+from .controls import parse_scheduled
 from .errors import ConfigError
 
 DATASETS = ("shapes", "cifar10", "folder")
@@ -21,7 +23,7 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "step", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # What a run can compute after training, for every cohort member (see resnet_viz.experiments).
-ANALYSES = ("lesion", "shattering")
+ANALYSES = (keys.LESION, keys.SHATTERING)
 MAX_MEMBERS = 6  # one worker trains every member in turn on each batch; more would crawl
 
 
@@ -38,12 +40,27 @@ class ModelConfig:
     zero_init_residual: bool = False
 
     @property
+    def depth(self) -> int:
+        """Layers in the architecture's name (``resnet56`` → 56; 0 if it has none)."""
+        return archs.depth(self.arch)
+
+    @property
+    def plain(self) -> bool:
+        """Every shortcut off: a plain net (He et al. 2015's "plain" baseline)."""
+        return all(s == 0 for s in self.skip)
+
+    @property
+    def residual(self) -> bool:
+        """Every shortcut the identity: an ordinary residual net."""
+        return all(s == 1 for s in self.skip)
+
+    @property
     def label(self) -> str:
         """The member's name and spec: ``resnet20``, ``plain20``, ``resnet20 skip 1,0,1 no-BN``;
         :func:`parse_member` reads it back."""
-        if all(s == 0 for s in self.skip) and self.arch[6:].isdigit():
-            label = f"plain{self.arch[6:]}"
-        elif all(s == 1 for s in self.skip):
+        if self.plain and self.depth:
+            label = f"plain{self.depth}"
+        elif self.residual:
             label = self.arch
         else:
             label = f"{self.arch} skip {','.join(_format(s) for s in self.skip)}"
@@ -58,8 +75,7 @@ class ModelConfig:
     def twin(self) -> ModelConfig:
         """The same network with every skip flipped: a residual net's plain twin (option-A CIFAR
         twins have identical parameters, He et al. 2015 §4.2), or a plain net's residual twin."""
-        plain = all(s == 0 for s in self.skip)
-        return dataclasses.replace(self, skip=(1.0,) if plain else (0.0,))
+        return dataclasses.replace(self, skip=(1.0,) if self.plain else (0.0,))
 
 
 @dataclass(frozen=True)
@@ -102,7 +118,7 @@ class TrainConfig:
     # same initial weights where the parameters match). Flat form: ``plain20;resnet8 no-BN``.
     cohort: tuple[ModelConfig, ...] = ()
     # Changes applied at set points of training, as the Skip Lab's live controls apply them,
-    # e.g. ``35% skip 0 stage2 member1`` (see resnet_viz.train.controls).
+    # e.g. ``35% skip 0 stage2 member1`` (see resnet_viz.controls).
     controls: tuple[str, ...] = ()
     analyses: tuple[str, ...] = ()  # computed after training: ANALYSES
     experiment: str = ""  # the Skip Lab experiment this run is, whose verdict it gets
@@ -111,6 +127,37 @@ class TrainConfig:
     def members(self) -> tuple[ModelConfig, ...]:
         """Every model of the run, ``model`` first (member 0)."""
         return (self.model, *self.cohort)
+
+    def member_names(self) -> list[str]:
+        """Each member's label, numbered where labels repeat (``resnet8``, ``resnet8 #2``)."""
+        names: list[str] = []
+        for m in self.members:
+            label, n = m.label, 2
+            name = label
+            while name in names:
+                name, n = f"{label} #{n}", n + 1
+            names.append(name)
+        return names
+
+    def describe(self) -> str:
+        """``resnet8 · shapes · skips on · BN · sgd lr 0.1 onecycle · 4 ep × 128`` (``… onecycle
+        clip 2 · …`` with gradient clipping); a cohort names its members instead:
+        ``plain20 vs resnet20 · shapes 32 px · sgd …``."""
+        m, d, o = self.model, self.data, self.optim
+        clip = f" clip {o.grad_clip:g}" if o.grad_clip else ""
+        tail = (
+            f"{o.optimizer} lr {o.lr:g} {o.schedule}{clip} · {self.epochs} ep × {self.batch_size}"
+        )
+        if self.cohort:
+            labels = " vs ".join(member.label for member in self.members)
+            return f"{labels} · {d.dataset} {d.image_size} px · {tail}"
+        if m.residual:
+            skips = "skips on"
+        elif m.plain:
+            skips = "skips off (plain)"
+        else:
+            skips = "skips " + ",".join(f"{s:g}" for s in m.skip)
+        return f"{m.arch} · {d.dataset} · {skips} · {'BN' if m.batchnorm else 'no BN'} · {tail}"
 
     def with_twin(self) -> TrainConfig:
         """This single-model setup as a two-member cohort: the model and its plain twin (or
@@ -125,11 +172,8 @@ class TrainConfig:
         )
 
     def validate(self) -> TrainConfig:
-        from .models import ARCHS  # models imports torch; keep config import-light
-        from .train.controls import parse_scheduled
-
         checks = [
-            (self.model.arch in ARCHS, f"model.arch must be one of {', '.join(ARCHS)}"),
+            (self.model.arch in archs.ARCHS, f"model.arch must be one of {', '.join(archs.ARCHS)}"),
             (len(self.model.skip) >= 1, "model.skip needs at least one value"),
             (all(0 <= s <= 2 for s in self.model.skip), "model.skip values must be in [0, 2]"),
             (len(self.members) <= MAX_MEMBERS, f"a cohort has at most {MAX_MEMBERS} members"),
@@ -153,8 +197,8 @@ class TrainConfig:
             what = f"cohort member {member.label!r}"
             checks += [
                 (
-                    member.arch in ARCHS,
-                    f"{what}: the architecture must be one of {', '.join(ARCHS)}",
+                    member.arch in archs.ARCHS,
+                    f"{what}: the architecture must be one of {', '.join(archs.ARCHS)}",
                 ),
                 (len(member.skip) >= 1, f"{what}: skip needs at least one value"),
                 (all(0 <= v <= 2 for v in member.skip), f"{what}: skip values must be in [0, 2]"),

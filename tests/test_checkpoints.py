@@ -265,3 +265,44 @@ def test_inconsistent_metadata_is_a_checkpoint_error(tmp_path, change):
         save_checkpoint(path, model, meta)
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
+
+
+# ---- loading from bytes (an upload) ---------------------------------------------------------
+def test_bytes_load_like_the_file(tmp_path):
+    model = _trained_model()
+    path = save_checkpoint(tmp_path / "m.safetensors", model, _meta())
+    from_bytes, meta = load_checkpoint(path.read_bytes(), name="upload.safetensors")
+    from_path, _ = load_checkpoint(path)
+    assert meta == read_meta(path)
+    with torch.no_grad():
+        assert torch.equal(from_bytes(_x()), from_path(_x()))
+    assert checkpoints.is_checkpoint(path.read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [(b"", "not a valid safetensors"), (b"\x02" + b"\0" * 7 + b"{}", "no ResNet Viz")],
+)
+def test_bad_bytes_name_the_upload(data, match):
+    with pytest.raises(CheckpointError, match=match) as err:
+        load_checkpoint(data, name="mine.safetensors")
+    assert "mine.safetensors" in str(err.value)
+
+
+def test_truncated_bytes_are_refused(tmp_path):
+    data = save_checkpoint(tmp_path / "m.safetensors", _trained_model(), _meta()).read_bytes()
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        load_checkpoint(data[: len(data) // 2], name="half.safetensors")
+
+
+def test_state_dict_mismatch_counts_and_names_what_differs():
+    model = build_model("resnet8", 10)
+    state = dict(model.state_dict())
+    assert checkpoints.state_dict_mismatch(model, state) == (0, "")
+    state.pop("fc.bias")
+    state["extra"] = torch.zeros(1)
+    state["fc.weight"] = torch.zeros(5, 64)
+    count, why = checkpoints.state_dict_mismatch(model, state)
+    assert count == 3
+    assert "missing 1 keys (e.g. fc.bias)" in why and "1 unexpected keys (e.g. extra)" in why
+    assert "fc.weight: file (5, 64) vs model (10, 64)" in why

@@ -242,7 +242,11 @@ def test_member_labels_read_back(model):
 
 
 def test_member_labels_are_short_names():
+    assert ModelConfig("resnet20").label == "resnet20"
     assert ModelConfig("resnet20", skip=(0.0,)).label == "plain20"
+    assert ModelConfig("resnet20", skip=(1, 0, 1), batchnorm=False).label == (
+        "resnet20 skip 1,0,1 no-BN"
+    )
     assert ModelConfig("resnet20", skip=(1, 0.5, 1), batchnorm=False).label == (
         "resnet20 skip 1,0.5,1 no-BN"
     )

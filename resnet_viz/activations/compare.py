@@ -102,24 +102,6 @@ def compare_skips(
     return unchanged, Inspection(stats, probs, classes, captures)
 
 
-def is_plain_twin(config: dict, arch: str, dataset: str | None) -> bool:
-    """Whether a run's config describes the plain twin (every skip 0) of ``arch`` trained on
-    ``dataset``: the same layers and parameters, trained without shortcuts."""
-    model, data = config.get("model", {}), config.get("data", {})
-    skips = model.get("skip") or [1]
-    return (
-        model.get("arch") == arch
-        and dataset is not None
-        and data.get("dataset") == dataset
-        and all(float(s) == 0 for s in skips)
-    )
-
-
-def plain_twin_runs(runs: Sequence, arch: str, dataset: str | None) -> list:
-    """Finished runs (``RunRecord``) among ``runs`` that are plain twins, in the given order."""
-    return [r for r in runs if r.status == "finished" and is_plain_twin(r.config, arch, dataset)]
-
-
 def response_depth(
     model: nn.Module,
     x: torch.Tensor,

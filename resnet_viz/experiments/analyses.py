@@ -1,26 +1,30 @@
-"""After training: the analyses a run asks for (``TrainConfig.analyses``), computed by the worker
-on its trained members and stored per member in the run store (``RunStore.put_analysis``).
+"""After training: the analyses a run asks for (``TrainConfig.analyses``), on its trained members.
 
 - ``lesion``: :func:`.lesion.lesion_study` on validation images, for every member.
-- ``shattering``: the gradient correlation curve of every trained member, and (as member -1)
-  the neighbour correlation at initialisation of plain and residual nets over depths.
+- ``shattering``: the gradient correlation curve of every trained member, and (run-level) the
+  neighbour correlation at initialisation of plain and residual nets over depths.
+
+:func:`analyse` is a generator: it yields a note before each long piece of work and a
+:class:`Finding` after it, and knows nothing of where they go. The trainer stores them
+(``RunStore.put_analysis``), beats its heartbeat between them and stops iterating when Stop
+is pressed.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torch import nn
 
-from ..data import Batches, Dataset
-from ..models import CIFAR_ARCHS
+from .. import keys
+from ..archs import CIFAR_ARCHS
+from ..config import TrainConfig
 from .lesion import lesion_study
 from .shattering import gradient_correlation, shattering_by_depth
 
-if TYPE_CHECKING:
-    from ..train.trainer import Trainer
-
-RUN_LEVEL = -1  # the member index of analyses that belong to the run, not to one member
 # Validation images for the lesion study: each deletion is one pass over them. Enough on a CPU
 # to tell 10-point effects apart (a standard error of about 2 points at 500 images); all of
 # them on a GPU. Measured on a busy 2-core CPU: 1,000 images took 25 s for plain20's 9 blocks.
@@ -30,9 +34,30 @@ CPU_DEPTHS = (8, 14, 20, 32)
 GPU_DEPTHS = (8, 14, 20, 32, 56, 110)
 
 
-def _images(val: Batches, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+@dataclass(frozen=True)
+class Trained:
+    """A trained member to analyse: its index in the run, its name and its model."""
+
+    index: int
+    name: str
+    model: nn.Module
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One analysis result: ``kind`` (a :mod:`resnet_viz.keys` name) of ``member``
+    (``keys.RUN_LEVEL`` for the run as a whole), as JSON-ready ``payload``."""
+
+    member: int
+    kind: str
+    payload: dict[str, Any]
+
+
+def _images(
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys, n = [], [], 0
-    for x, y in val.epoch():
+    for x, y in batches:
         xs.append(x)
         ys.append(y)
         n += len(y)
@@ -42,37 +67,32 @@ def _images(val: Batches, limit: int | None) -> tuple[torch.Tensor, torch.Tensor
     return (x[:limit], y[:limit]) if limit else (x, y)
 
 
-def analyse(trainer: Trainer, data: Dataset, val: Batches) -> None:
-    cfg, store, run_id = trainer.cfg, trainer.store, trainer.run_id
-    if len(data.val) == 0:
-        store.add_event(run_id, "info", "No validation images: analyses skipped.")
-        return
-    on_cpu = trainer.device.type == "cpu"
+def analyse(
+    cfg: TrainConfig,
+    members: Sequence[Trained],
+    val: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    num_classes: int,
+    on_cpu: bool,
+) -> Iterator[str | Finding]:
+    """The analyses ``cfg`` asks for on ``members``, over validation batches ``val``."""
     x, y = _images(val, CPU_LESION_IMAGES if on_cpu else None)
-    step = trainer.step
-    for m in trainer.members:
-        if m.diverged_at is not None or trainer.stop_requested:
-            continue
-        if "lesion" in cfg.analyses:
-            store.add_event(run_id, "info", f"Lesion study of {m.name}…", step=step)
+    for m in members:
+        if keys.LESION in cfg.analyses:
+            yield f"Lesion study of {m.name}…"
             draws = CPU_DRAWS if on_cpu else GPU_DRAWS
             result = lesion_study(
-                m.model, x, y, num_classes=data.num_classes, draws=draws, seed=cfg.seed
+                m.model, x, y, num_classes=num_classes, draws=draws, seed=cfg.seed
             )
-            store.put_analysis(run_id, m.index, "lesion", result.to_dict())
-            trainer.beat()
-        if "shattering" in cfg.analyses:
+            yield Finding(m.index, keys.LESION, result.to_dict())
+        if keys.SHATTERING in cfg.analyses:
             curve = gradient_correlation(m.model, x[:8], seed=cfg.seed)
-            store.put_analysis(run_id, m.index, "shattering", curve.to_dict())
-            trainer.beat()
-        m.train_mode()
-    if "shattering" in cfg.analyses and not trainer.stop_requested:
-        store.add_event(run_id, "info", "Shattering at initialisation, by depth…", step=step)
-        cifar = [int(m.arch[6:]) for m in cfg.members if m.arch in CIFAR_ARCHS]
-        base = CPU_DEPTHS if on_cpu else GPU_DEPTHS
-        depths = tuple(sorted({*base, *cifar}))
-        batchnorm = cfg.model.batchnorm
+            yield Finding(m.index, keys.SHATTERING, curve.to_dict())
+    if keys.SHATTERING in cfg.analyses:
+        yield "Shattering at initialisation, by depth…"
+        trained = [m.depth for m in cfg.members if m.arch in CIFAR_ARCHS]
+        depths = tuple(sorted({*(CPU_DEPTHS if on_cpu else GPU_DEPTHS), *trained}))
         sweep = shattering_by_depth(
-            depths, data.num_classes, x[:256], x[:4], batchnorm=batchnorm, seed=cfg.seed
+            depths, num_classes, x[:256], x[:4], batchnorm=cfg.model.batchnorm, seed=cfg.seed
         )
-        store.put_analysis(run_id, RUN_LEVEL, "shattering_depth", sweep)
+        yield Finding(keys.RUN_LEVEL, keys.SHATTERING_DEPTH, sweep)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 
+from .. import keys
 from ..config import ModelConfig, TrainConfig
 from ..store import RunStore
-from .analyses import RUN_LEVEL
 from .gradflow import PHASES, format_ratio, gradient_flow, ratio_verdict
 
+_PLAIN, _RESIDUAL = attrgetter("plain"), attrgetter("residual")  # ModelConfig properties
 FINAL_FRACTION = 0.1  # "final train loss" = mean per-batch loss over the last 10% of steps
 RESIDUAL_TOLERANCE = (0.05, 0.01)  # deep residual ≤ shallow × (1 + 5%) + 0.01 nats
 PULL_HURT = 1.25  # right after the pull, loss > 1.25 × the untouched twin's
@@ -51,24 +53,11 @@ def _finite(obj: Any) -> Any:
 
 def final_loss(store: RunStore, run_id: str, member: int) -> float:
     """Mean training loss over the last 10% of steps (inf if the member diverged)."""
-    _, loss = store.scalars(run_id, "train/loss", member)
+    _, loss = store.scalars(run_id, keys.TRAIN_LOSS, member)
     if not len(loss):
         return math.nan
     tail = loss[-max(3, round(len(loss) * FINAL_FRACTION)) :]
     return float(np.mean(tail)) if np.isfinite(tail).all() else math.inf
-
-
-def _depth(m: ModelConfig) -> int:
-    digits = m.arch[6:]
-    return int(digits) if digits.isdigit() else 0
-
-
-def _plain(m: ModelConfig) -> bool:
-    return all(s == 0 for s in m.skip)
-
-
-def _residual(m: ModelConfig) -> bool:
-    return all(s == 1 for s in m.skip)
 
 
 def _fmt(x: float) -> str:
@@ -77,9 +66,7 @@ def _fmt(x: float) -> str:
 
 def _pick(cfg: TrainConfig, keep: Callable[[ModelConfig], bool]) -> list[tuple[int, ModelConfig]]:
     """Members that pass ``keep``, shallowest first."""
-    return sorted(
-        ((i, m) for i, m in enumerate(cfg.members) if keep(m)), key=lambda p: _depth(p[1])
-    )
+    return sorted(((i, m) for i, m in enumerate(cfg.members) if keep(m)), key=lambda p: p[1].depth)
 
 
 def _steps_note(summary: dict[str, Any]) -> str:
@@ -88,7 +75,7 @@ def _steps_note(summary: dict[str, Any]) -> str:
 
 # ---- one function per experiment -------------------------------------------------------------
 def degradation(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -> Verdict:
-    plain, res = _pick(cfg, _plain), _pick(cfg, _residual)
+    plain, res = _pick(cfg, _PLAIN), _pick(cfg, _RESIDUAL)
     if len(plain) < 2 or len(res) < 2:
         return Verdict(None, "Needs a shallow and a deep plain net and residual net.")
     (ps, pd), (rs, rd) = (plain[0], plain[-1]), (res[0], res[-1])
@@ -124,14 +111,14 @@ def degradation(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -
 
 
 def _first_to_last(store: RunStore, run_id: str, member: int) -> dict[str, float]:
-    flow = gradient_flow(store.layer_series(run_id, "grad_norm", member))
+    flow = gradient_flow(store.layer_series(run_id, keys.GRAD_NORM, member))
     return {p: flow.first_to_last(p) for p in PHASES} if flow else {}
 
 
 def shattering(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -> Verdict:
-    plain = [p for p in _pick(cfg, _plain) if p[1].batchnorm]
-    res = [p for p in _pick(cfg, _residual) if p[1].batchnorm]
-    sweep = store.analyses(run_id, "shattering_depth").get(RUN_LEVEL)
+    plain = [p for p in _pick(cfg, _PLAIN) if p[1].batchnorm]
+    res = [p for p in _pick(cfg, _RESIDUAL) if p[1].batchnorm]
+    sweep = store.analyses(run_id, keys.SHATTERING_DEPTH).get(keys.RUN_LEVEL)
     if not plain or not res or not sweep:
         return Verdict(None, "Needs plain and residual BatchNorm nets and the depth sweep.")
     deep_plain, deep_res = plain[-1], res[-1]
@@ -141,7 +128,7 @@ def shattering(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) ->
     p_corr, r_corr = sweep["plain"], sweep["residual"]
     decays = p_corr[0] - p_corr[-1] > SHATTER_DROP
     res_keeps = r_corr[-1] > p_corr[-1]
-    trained = store.analyses(run_id, "shattering")
+    trained = store.analyses(run_id, keys.SHATTERING)
     tp = trained.get(deep_plain[0], {}).get("corr", [math.nan])[0]
     tr = trained.get(deep_res[0], {}).get("corr", [math.nan])[0]
     depths = sweep["depth"]
@@ -174,8 +161,8 @@ def shattering(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) ->
 
 
 def no_bn(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -> Verdict:
-    plain = [p for p in _pick(cfg, _plain) if not p[1].batchnorm]
-    res = [p for p in _pick(cfg, _residual) if not p[1].batchnorm]
+    plain = [p for p in _pick(cfg, _PLAIN) if not p[1].batchnorm]
+    res = [p for p in _pick(cfg, _RESIDUAL) if not p[1].batchnorm]
     if not plain or not res:
         return Verdict(None, "Needs a plain and a residual net without BatchNorm.")
     (pi, pm), (ri, rm) = plain[-1], res[-1]
@@ -232,8 +219,8 @@ def pull_skips(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) ->
     pulled, twin = pulls[0].member, 0 if pulls[0].member != 0 else 1
     off = next((e for e in pulls if e.payload.get("value") == 0), None)
     on = next((e for e in pulls if off and e.step > off.step and e.payload.get("value") == 1), None)
-    steps, a = store.scalars(run_id, "train/loss", pulled)
-    _, b = store.scalars(run_id, "train/loss", twin)
+    steps, a = store.scalars(run_id, keys.TRAIN_LOSS, pulled)
+    _, b = store.scalars(run_id, keys.TRAIN_LOSS, twin)
     if off is None or not len(a) or len(a) != len(b):
         return Verdict(None, "The pull did not happen (stopped early?).")
     width = max(3, round(len(a) * 0.05))

@@ -2,7 +2,8 @@
 
 ``attribute(model, image, method, target, layer)`` computes one map with Captum;
 :mod:`.quality` scores maps against ground-truth masks (pointing game, mask energy);
-:mod:`.sanity` runs the model-parameter randomisation test of Adebayo et al. (2018).
+:mod:`.sanity` runs the model-parameter randomisation test of Adebayo et al. (2018);
+:class:`Job` (:func:`make_job`) names one map to compute and is its cache key.
 
 Every method returns an H×W float32 map (colour channels summed, as Captum's visualiser does)
 on the CPU; Grad-CAM's is already ReLU'd, upsampled and min–max scaled like pytorch-grad-cam's.
@@ -37,6 +38,7 @@ from .base import (
     private_copy,
 )
 from .display import EMPTY, empty_reason, signed, to_unit
+from .jobs import Job, make_job
 from .layers import default_layer, grad_cam_layers, layer_label, resolve_layer
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "METHODS",
     "SIGNS",
     "Cancelled",
+    "Job",
     "Method",
     "MethodError",
     "Options",
@@ -53,6 +56,7 @@ __all__ = [
     "grad_cam_layers",
     "hook_count",
     "layer_label",
+    "make_job",
     "method_info",
     "signed",
     "to_unit",

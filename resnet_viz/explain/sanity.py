@@ -17,8 +17,9 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -35,6 +36,15 @@ from .layers import default_layer
 # layers). Within BORDERLINE of it the verdict says so instead of pretending to be sharp.
 PASS_BELOW = 0.5
 BORDERLINE = 0.1
+# The four methods whose outcome Adebayo et al. (2018, Fig. 2 and §4) state plainly.
+PUBLISHED: Mapping[str, str] = MappingProxyType(
+    {
+        "gradcam": "passes",
+        "saliency": "passes",
+        "guided_backprop": "fails",
+        "guided_gradcam": "fails",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,27 @@ class SanityResult:
         if abs(rho - PASS_BELOW) < BORDERLINE:
             return "borderline"
         return "passes" if rho < PASS_BELOW else "fails"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A sanity check's verdicts read against :data:`PUBLISHED`. Each method the paper states
+    falls in exactly one group; the others have a verdict only."""
+
+    verdicts: Mapping[str, str]  # per method, as SanityResult.verdict gives it
+    agree: tuple[str, ...]  # the published verdict
+    unclear: tuple[str, ...]  # borderline or empty here: nothing to hold against the paper
+    opposite: tuple[str, ...]  # the other verdict than published
+
+
+def compare_with_published(result: SanityResult, methods: Sequence[str]) -> Comparison:
+    """How the check of ``methods`` in ``result`` stands against Adebayo et al."""
+    verdicts = {m: result.verdict(m) for m in methods}
+    stated = [m for m in methods if m in PUBLISHED]
+    agree = tuple(m for m in stated if verdicts[m] == PUBLISHED[m])
+    unclear = tuple(m for m in stated if verdicts[m] in ("borderline", "empty"))
+    opposite = tuple(m for m in stated if m not in agree and m not in unclear)
+    return Comparison(verdicts, agree, unclear, opposite)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

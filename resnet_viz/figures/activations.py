@@ -2,9 +2,9 @@
 anatomy panel, response strength across depth, and top-5 bars. Pure: arrays in, figures or
 arrays out.
 
-Colour scales are chosen to be honest: values that can be negative (convolution and BN outputs,
-F(x)) get a diverging scale centred on 0; non-negative ones (after a ReLU) a sequential one; panels
-share a scale only when their values are in the same units and are compared directly.
+Colour scales come from :mod:`.colors`: values that can be negative (convolution and BN outputs,
+F(x)) get its diverging scale centred on 0, non-negative ones (after a ReLU) its sequential one;
+panels share a scale only when their values are in the same units and are compared directly.
 """
 
 from __future__ import annotations
@@ -12,29 +12,23 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
-from plotly.colors import sample_colorscale, unlabel_rgb
 from plotly.subplots import make_subplots
 
 from ..activations import Anatomy, Capture
+from .colors import (  # noqa: F401  (DIVERGING is re-exported)
+    DIVERGING,
+    SEQUENTIAL,
+    blend,
+    colour_index,
+    colour_table,
+    heatmap_scale,
+)
 
-SEQUENTIAL = "Viridis"
 GRID_WIDTH_PX = 460  # a feature grid's usual plot width in the page's wide layout
-DIVERGING = "RdBu_r"
-
-
-def _scale(values: np.ndarray) -> dict:
-    """Colour scale keywords for a heatmap or coloraxis showing ``values``."""
-    finite = values[np.isfinite(values)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    if lo < 0:
-        bound = max(abs(lo), abs(hi)) or 1.0
-        return {"colorscale": DIVERGING, "cmin": -bound, "cmax": bound}
-    return {"colorscale": SEQUENTIAL, "cmin": lo, "cmax": hi if hi > lo else lo + 1.0}
 
 
 def _image_axes(fig: go.Figure) -> None:
@@ -87,7 +81,7 @@ def feature_grid(
     k, h, w = maps.shape
     cols = max(1, min(cols or math.ceil(math.sqrt(k)), k))  # near-square grid by default
     z = tile(maps, cols)
-    scale = _scale(z)
+    scale = heatmap_scale(z)
     bar = "per-channel min → max" if per_channel else "activation"
     fig = go.Figure(
         go.Heatmap(
@@ -170,15 +164,8 @@ def channel_overlay(
     values = np.asarray(up, dtype=np.float32)
     lo, hi = float(values.min()), float(values.max())
     norm = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
-    colour = _lut()[np.clip((norm * 255).round().astype(int), 0, 255)]
-    return (alpha * colour + (1 - alpha) * image).round().clip(0, 255).astype(np.uint8)
-
-
-@cache
-def _lut() -> np.ndarray:
-    """256×3 Viridis colours, the overlay's colour map."""
-    colours = sample_colorscale(SEQUENTIAL, np.linspace(0, 1, 256).tolist())
-    return np.array([unlabel_rgb(c) for c in colours], dtype=np.float32)
+    colour = colour_table(SEQUENTIAL)[colour_index(norm)].astype(np.float32)
+    return blend(image, colour, alpha)
 
 
 @dataclass(frozen=True)
@@ -256,12 +243,13 @@ def anatomy_figure(anatomy: Anatomy, channel: int | None = None) -> go.Figure:
         "skip off (s = 0)" if s == 0 else ("shortcut(x)" if s == 1 else f"{s:g}·shortcut(x)"),
         "output = ReLU(sum)",
     ]
-    shared = _scale(np.concatenate([a.ravel() for a in (arrays if x_shared else arrays[1:])]))
+    shown = arrays if x_shared else arrays[1:]
+    shared = heatmap_scale(np.concatenate([a.ravel() for a in shown]))
     layout = _panels(titles, right=0.93)
     layout["coloraxis"] = _coloraxis(shared, "value", x=0.94)
     if not x_shared:  # x's own scale: a horizontal bar under its panel
         bar = {"orientation": "h", "x": 0.11, "xanchor": "center", "y": -0.12, "len": 0.22}
-        layout["coloraxis2"] = _coloraxis(_scale(arrays[0]), "x", **bar)
+        layout["coloraxis2"] = _coloraxis(heatmap_scale(arrays[0]), "x", **bar)
     data = [
         go.Heatmap(
             z=z,
@@ -360,7 +348,7 @@ def compare_grid(
     maps = [np.asarray(m, dtype=np.float32) for m in maps]
     k, h, w = maps[0].shape
     z = tile(np.concatenate(maps), k)
-    scale = _scale(z)
+    scale = heatmap_scale(z)
     fig = go.Figure(
         go.Heatmap(
             z=z,

@@ -1,49 +1,19 @@
 """Explain figures: attribution overlays (uint8 arrays), PNG bytes for download, the sanity-check
-curves and the quality scores.
-
-Colour maps are plotly's named scales sampled into a 256-entry lookup table, so overlays need
-neither matplotlib nor OpenCV.
+curves and the quality scores. Colour tables and the blend live in :mod:`.colors`.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-import plotly.colors as pc
 import plotly.graph_objects as go
 from PIL import Image
 
 from ..explain.quality import Summary
-from ..explain.sanity import BORDERLINE, PASS_BELOW, SanityResult
-
-# Sequential scales for one-signed maps; the diverging one for signed maps (blue < 0 < red).
-COLORMAPS = ("Jet", "Turbo", "Viridis", "Inferno", "Hot", "Greys")
-DIVERGING = "RdBu_r"
-
-
-@lru_cache(maxsize=16)
-def colour_table(name: str) -> np.ndarray:
-    """256×3 uint8 lookup table of plotly's colour scale ``name``."""
-    try:
-        scale = pc.get_colorscale(name)
-    except Exception as err:  # plotly raises PlotlyError for unknown names
-        raise ValueError(f"Unknown colour map {name!r}; try one of {COLORMAPS}.") from err
-    colours = pc.sample_colorscale(scale, np.linspace(0, 1, 256).tolist())  # "rgb(r, g, b)"
-    rgb = [pc.unlabel_rgb(c) for c in colours]
-    table = np.rint(np.asarray(rgb, dtype=np.float64)).clip(0, 255).astype(np.uint8)
-    table.setflags(write=False)
-    return table
-
-
-def colourise(heat: np.ndarray, colormap: str = "Jet", *, signed: bool = False) -> np.ndarray:
-    """H×W map in [0, 1] (``signed``: in [-1, 1], 0 at the scale's centre) → H×W×3 uint8."""
-    heat = np.nan_to_num(np.asarray(heat, dtype=np.float64))
-    unit = (heat + 1) / 2 if signed else heat
-    index = np.rint(np.clip(unit, 0, 1) * 255).astype(np.intp)
-    return colour_table(colormap)[index]
+from ..explain.sanity import BORDERLINE, PASS_BELOW, PUBLISHED, SanityResult
+from .colors import COLORMAPS, DIVERGING, blend, colour_table, colourise  # noqa: F401  (re-exported)
 
 
 def overlay(
@@ -66,8 +36,7 @@ def overlay(
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must be within 0–1, got {opacity}")
     colour = colourise(heat, colormap, signed=signed).astype(np.float32)
-    out = (1.0 - opacity) * image.astype(np.float32) + opacity * colour
-    return np.rint(out).clip(0, 255).astype(np.uint8)
+    return blend(image.astype(np.float32), colour, opacity)
 
 
 def enlarge(image: np.ndarray, min_side: int = 256) -> np.ndarray:
@@ -131,6 +100,23 @@ def sanity_figure(result: SanityResult, labels: Mapping[str, str] | None = None)
     )
     fig.update_yaxes(title_text="Spearman ρ with the original map", range=[-1.05, 1.05])
     return fig
+
+
+def sanity_table(
+    result: SanityResult, methods: Sequence[str], labels: Mapping[str, str] | None = None
+) -> list[dict[str, object]]:
+    """Rows for a table, one per tested method: its mean correlation over the cascade and its
+    verdict here beside the published one."""
+    labels = labels or {}
+    return [
+        {
+            "method": labels.get(m, m),
+            "mean ρ over the cascade": round(result.mean_correlation(m), 2),
+            "here": result.verdict(m),
+            "Adebayo et al. 2018": PUBLISHED.get(m, "not stated"),
+        }
+        for m in methods
+    ]
 
 
 def quality_table(summaries: Mapping[str, Summary]) -> list[dict[str, object]]:

@@ -7,16 +7,14 @@ analysis), a plotly figure out. Members keep their colour from :func:`.training.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..experiments.gradflow import GradFlow
 from .training import _layout, member_colour
-
-if TYPE_CHECKING:
-    from ..experiments.gradflow import GradFlow
 
 # Legends with one entry per member go under the chart, where they cover no title.
 LEGEND_BELOW = {"orientation": "h", "y": -0.3, "yanchor": "top", "x": 0, "xanchor": "left"}

@@ -11,13 +11,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..archs import ARCHS, CIFAR_ARCHS, TORCHVISION_ARCHS, depth
 from ..errors import ConfigError
 from .blocks import SkipSwitch
-from .cifar import CIFAR_DEPTHS, CifarResNet
-from .torchvision_resnet import TORCHVISION_ARCHS, build_torchvision_resnet
-
-CIFAR_ARCHS = tuple(f"resnet{d}" for d in CIFAR_DEPTHS)
-ARCHS = CIFAR_ARCHS + TORCHVISION_ARCHS
+from .cifar import CifarResNet
+from .torchvision_resnet import build_torchvision_resnet
 
 __all__ = [
     "ARCHS",
@@ -52,7 +50,7 @@ def build_model(
     if arch in CIFAR_ARCHS:
         if pretrained:
             raise ConfigError(f"There are no pretrained weights for {arch}; train it instead.")
-        model: nn.Module = CifarResNet(int(arch[6:]), num_classes, batchnorm=batchnorm)
+        model: nn.Module = CifarResNet(depth(arch), num_classes, batchnorm=batchnorm)
     elif arch in TORCHVISION_ARCHS:
         model = build_torchvision_resnet(
             arch, num_classes, batchnorm=batchnorm, pretrained=pretrained

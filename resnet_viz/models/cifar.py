@@ -13,8 +13,6 @@ from torch import nn
 
 from .blocks import CifarBasicBlock, conv3x3
 
-CIFAR_DEPTHS = (8, 14, 20, 32, 56, 110)
-
 
 class CifarResNet(nn.Module):
     def __init__(self, depth: int, num_classes: int = 10, *, batchnorm: bool = True) -> None:

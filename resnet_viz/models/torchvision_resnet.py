@@ -11,6 +11,7 @@ from torch import nn
 from torchvision.models import ResNet, ResNet18_Weights, ResNet34_Weights, ResNet50_Weights
 from torchvision.models._api import WeightsEnum
 
+from ..archs import TORCHVISION_ARCHS
 from ..errors import ConfigError, DataError
 from .blocks import SkipBasicBlock, SkipBottleneck
 
@@ -19,7 +20,7 @@ _SPECS: dict[str, tuple[type[nn.Module], list[int], type[WeightsEnum]]] = {
     "resnet34": (SkipBasicBlock, [3, 4, 6, 3], ResNet34_Weights),
     "resnet50": (SkipBottleneck, [3, 4, 6, 3], ResNet50_Weights),
 }
-TORCHVISION_ARCHS = tuple(_SPECS)
+assert tuple(_SPECS) == TORCHVISION_ARCHS  # the names live in resnet_viz.archs
 
 
 def _no_norm(num_features: int) -> nn.Module:

@@ -1,5 +1,6 @@
 """The run store: SQLite (WAL) under the runs directory; the only channel between the training
-worker and the UI. See :class:`RunStore`."""
+worker and the UI. See :class:`RunStore`; the names runs are recorded under are in
+:mod:`resnet_viz.keys`."""
 
 from .runstore import (
     ACTIVE,
@@ -12,6 +13,7 @@ from .runstore import (
     default_runs_dir,
     thin_indices,
 )
+from .snapshot import RunSnapshot
 
 __all__ = [
     "ACTIVE",
@@ -20,6 +22,7 @@ __all__ = [
     "Event",
     "LayerSeries",
     "RunRecord",
+    "RunSnapshot",
     "RunStore",
     "default_runs_dir",
     "thin_indices",

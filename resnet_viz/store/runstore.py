@@ -3,16 +3,19 @@
 Layout under the runs directory::
 
     runs.db               runs, members, scalars, layer_stats, events, controls, analyses
-    <run id>/             checkpoints (safetensors) and config.json of that run
+    <run id>/             model-<member>.safetensors checkpoints and worker.log of that run
 
-Writers: exactly one worker per run (plus the UI for control rows and status fixes of dead
-workers). Readers: any number of Streamlit sessions, polling. WAL mode lets readers see committed
-data while the worker writes; the worker commits once per logging interval, never per step.
-Per-layer statistics are stored as one float32 blob per logged step, not one row per layer.
+Writers: exactly one worker per run (plus the UI for control rows and the launcher for status
+fixes of dead workers). Readers: any number of Streamlit sessions, polling. WAL mode lets
+readers see committed data while the worker writes; the worker commits once per logging
+interval, never per step. Per-layer statistics are stored as one float32 blob per logged step,
+not one row per layer. Every call opens its own short-lived connection, so a store object is
+safe to share between threads. The names of what is stored live in :mod:`resnet_viz.keys`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -28,19 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from ..config import TrainConfig
+from ..errors import ConfigError
+from ..keys import CONV_LAYERS, KIND_GROUP, checkpoint_name
+
 STATUSES = ("queued", "running", "finished", "stopped", "diverged", "failed", "interrupted")
 ACTIVE = ("queued", "running")
-# A worker writes a heartbeat at least every few seconds; after this long without one, and with
-# its process gone, a run is marked interrupted.
-STALE_AFTER_S = 20.0
-# Which list of names labels the columns of each per-layer statistic.
-KIND_GROUP = {
-    "grad_norm": "conv",
-    "weight_norm": "conv",
-    "update_ratio": "conv",
-    "residual_ratio": "block",
-    "response_std": "block",
-}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -94,7 +90,7 @@ class RunRecord:
     started: float | None
     ended: float | None
     heartbeat: float | None
-    config: dict[str, Any]
+    config: TrainConfig
     device: str | None
     host: str | None
     pid: int | None
@@ -143,24 +139,9 @@ class LayerSeries:
     values: np.ndarray  # (T, L) float32
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child (exited, not yet reaped by its parent) still answers kill(0).
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 class RunStore:
-    """All reads and writes of run records. Cheap to construct; connections are short-lived
-    except the one a worker keeps while writing its run."""
+    """All reads and writes of run records. Cheap to construct; every call opens and closes its
+    own connection."""
 
     def __init__(self, runs_dir: str | Path | None = None) -> None:
         self.root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
@@ -174,7 +155,6 @@ class RunStore:
         con = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe in WAL mode
-        con.execute("PRAGMA foreign_keys=ON")
         return con
 
     @contextmanager
@@ -201,21 +181,30 @@ class RunStore:
     def run_dir(self, run_id: str) -> Path:
         return self.root / run_id
 
+    def checkpoint_path(self, run_id: str, member: int = 0) -> Path:
+        """Where member ``member`` of run ``run_id`` keeps its checkpoint (it may not exist)."""
+        return self.run_dir(run_id) / checkpoint_name(member)
+
+    def has_checkpoint(self, run_id: str, member: int = 0) -> bool:
+        return self.checkpoint_path(run_id, member).exists()
+
     # ---- runs -------------------------------------------------------------------------------
-    def create_run(
-        self, name: str, config: dict[str, Any], members: Sequence[tuple[str, dict[str, Any]]]
-    ) -> str:
-        """Record a queued run and its cohort members; returns the new run id."""
+    def create_run(self, cfg: TrainConfig) -> str:
+        """Record a queued run of ``cfg`` and its cohort members; returns the new run id."""
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         now = time.time()
+        members = zip(cfg.member_names(), cfg.members, strict=True)
         with self._tx() as con:
             con.execute(
                 "INSERT INTO runs (id, name, created, status, config) VALUES (?, ?, ?, ?, ?)",
-                (run_id, name, now, "queued", json.dumps(config)),
+                (run_id, cfg.name, now, "queued", cfg.to_json()),
             )
             con.executemany(
                 "INSERT INTO members (run_id, idx, name, config) VALUES (?, ?, ?, ?)",
-                [(run_id, i, n, json.dumps(c)) for i, (n, c) in enumerate(members)],
+                [
+                    (run_id, i, n, json.dumps(dataclasses.asdict(m)))
+                    for i, (n, m) in enumerate(members)
+                ],
             )
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
@@ -298,7 +287,7 @@ class RunStore:
                 started=r[5],
                 ended=r[6],
                 heartbeat=r[7],
-                config=json.loads(r[8]),
+                config=_config(r[8], r[1]),
                 device=r[9],
                 host=r[10],
                 pid=r[11],
@@ -310,15 +299,9 @@ class RunStore:
             for r in rows
         ]
 
-    def member_configs(self, run_id: str) -> list[tuple[str, dict[str, Any]]]:
-        """``(name, model config dict)`` of each cohort member, in member order."""
-        with self._read() as con:
-            rows = con.execute(
-                "SELECT name, config FROM members WHERE run_id=? ORDER BY idx", (run_id,)
-            ).fetchall()
-        return [(r[0], json.loads(r[1])) for r in rows]
-
-    def member_layers(self, run_id: str, member: int = 0, group: str = "conv") -> tuple[str, ...]:
+    def member_layers(
+        self, run_id: str, member: int = 0, group: str = CONV_LAYERS
+    ) -> tuple[str, ...]:
         with self._read() as con:
             row = con.execute(
                 "SELECT layers FROM members WHERE run_id=? AND idx=?", (run_id, member)
@@ -337,39 +320,21 @@ class RunStore:
             con.execute("DELETE FROM runs WHERE id=?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
-    def reap_dead(self, *, exit_codes: dict[str, int | None] | None = None) -> list[str]:
-        """Mark runs whose worker is gone as interrupted; returns their ids.
+    def active_runs(self) -> list[RunRecord]:
+        """Runs queued or running, as recorded (a dead worker's run stays so until the launcher
+        marks it interrupted)."""
+        return self._runs("WHERE status IN ('queued', 'running') ORDER BY created", ())
 
-        A run counts as dead when its heartbeat is stale and its process is not alive on this
-        host (``exit_codes`` lets a launcher that holds the process say so at once).
-        """
-        exit_codes = exit_codes or {}
-        now, host, dead = time.time(), socket.gethostname(), []
-        for run in self._runs("WHERE status IN ('queued', 'running')", ()):
-            code = exit_codes.get(run.id)
-            if code is not None:
-                dead.append((run.id, f"The training process exited unexpectedly (code {code})."))
-                continue
-            last = run.heartbeat or run.created
-            if now - last < STALE_AFTER_S:
-                continue
-            if run.host == host and run.pid and _pid_alive(run.pid):
-                continue
-            dead.append(
-                (
-                    run.id,
-                    "The training process stopped without saying why (killed, out of "
-                    "memory, or the machine restarted). What it recorded is kept.",
-                )
+    def mark_interrupted(self, run_id: str, reason: str) -> bool:
+        """A run whose worker is gone: ``interrupted``, ended at its last heartbeat; what it
+        recorded is kept. False when it had already ended."""
+        with self._tx() as con:
+            cur = con.execute(
+                "UPDATE runs SET status='interrupted', reason=?, ended=COALESCE(heartbeat, ?) "
+                "WHERE id=? AND status IN ('queued', 'running')",
+                (reason, time.time(), run_id),
             )
-        for run_id, reason in dead:
-            with self._tx() as con:
-                con.execute(
-                    "UPDATE runs SET status='interrupted', reason=?, ended=COALESCE(heartbeat, ?) "
-                    "WHERE id=? AND status IN ('queued', 'running')",
-                    (reason, now, run_id),
-                )
-        return [d[0] for d in dead]
+            return cur.rowcount > 0
 
     # ---- metrics (one writer: the worker) ----------------------------------------------------
     def write_batch(
@@ -432,15 +397,25 @@ class RunStore:
         return sorted(r[0] for r in rows)
 
     def scalars(
-        self, run_id: str, key: str, member: int = 0, *, max_points: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        member: int = 0,
+        *,
+        max_points: int | None = None,
+        last: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(steps, values)`` of one scalar; thinned evenly to about ``max_points``."""
+        """``(steps, values)`` of one scalar; only the ``last`` points if given; thinned evenly
+        to about ``max_points``."""
+        query = (
+            "SELECT step, value FROM scalars WHERE run_id=? AND member=? AND key=? ORDER BY step"
+        )
+        args: tuple = (run_id, member, key)
+        if last is not None:
+            query = f"SELECT * FROM ({query} DESC LIMIT ?) ORDER BY step"
+            args += (last,)
         with self._read() as con:
-            rows = con.execute(
-                "SELECT step, value FROM scalars WHERE run_id=? AND member=? AND key=? "
-                "ORDER BY step",
-                (run_id, member, key),
-            ).fetchall()
+            rows = con.execute(query, args).fetchall()
         steps = np.array([r[0] for r in rows], dtype=np.int64)
         values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=np.float64)
         if max_points and len(rows) > max_points:
@@ -448,10 +423,35 @@ class RunStore:
             steps, values = steps[keep], values[keep]
         return steps, values
 
+    def latest_and_best(
+        self, run_id: str, key: str, members: Iterable[int] = (0,)
+    ) -> dict[int, tuple[float | None, float | None]]:
+        """``{member: (latest value, largest value)}`` of one scalar, by two indexed lookups a
+        member: what a live header shows, without reading whole series. ``None`` where there is
+        no value yet, or only NaN."""
+        out = {}
+        with self._read() as con:
+            for m in members:
+                where = "FROM scalars WHERE run_id=? AND member=? AND key=?"
+                latest = con.execute(
+                    f"SELECT value {where} ORDER BY step DESC LIMIT 1", (run_id, m, key)
+                ).fetchone()
+                (best,) = con.execute(f"SELECT MAX(value) {where}", (run_id, m, key)).fetchone()
+                out[m] = (latest[0] if latest else None, best)
+        return out
+
+    def layers(self, run_id: str) -> dict[int, dict[str, tuple[str, ...]]]:
+        """``{member: {group: layer names}}`` for every member of a run, in one query."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT idx, layers FROM members WHERE run_id=? ORDER BY idx", (run_id,)
+            ).fetchall()
+        return {i: {g: tuple(v) for g, v in json.loads(text).items()} for i, text in rows}
+
     def layer_series(
         self, run_id: str, kind: str, member: int = 0, *, max_points: int | None = None
     ) -> LayerSeries:
-        layers = self.member_layers(run_id, member, KIND_GROUP.get(kind, "conv"))
+        layers = self.member_layers(run_id, member, KIND_GROUP.get(kind, CONV_LAYERS))
         with self._read() as con:
             n = con.execute(
                 "SELECT COUNT(*) FROM layer_stats WHERE run_id=? AND member=? AND kind=?",
@@ -532,6 +532,15 @@ class RunStore:
                 (run_id, kind),
             ).fetchall()
         return {r[0]: json.loads(r[1]) for r in rows}
+
+
+def _config(text: str, name: str) -> TrainConfig:
+    try:
+        return TrainConfig.from_dict(json.loads(text))
+    except (ConfigError, ValueError):
+        # A record whose config no longer parses (hand-edited, or from a far older version)
+        # still lists and opens; only its setup reads as the defaults.
+        return TrainConfig(name=name)
 
 
 def thin_indices(n: int, max_points: int) -> np.ndarray:

@@ -6,7 +6,7 @@ Run headless with ``python -m resnet_viz.train --preset default`` (or a Skip Lab
 """
 
 from .presets import LAB_PRESETS, PRESETS, Preset, get_preset, preset_for_device
-from .trainer import Trainer, member_label
+from .trainer import Trainer
 
 __all__ = [
     "LAB_PRESETS",
@@ -14,6 +14,5 @@ __all__ = [
     "Preset",
     "Trainer",
     "get_preset",
-    "member_label",
     "preset_for_device",
 ]

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import TrainConfig
+from .. import keys
 from ..data import load_dataset
 from ..errors import ConfigError
 from ..store import RunStore
@@ -99,13 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         args.run_id = sys.stdin.readline().strip()
         if not args.run_id:  # the app went away before using this spare
             return 0
-        _log_to(store.run_dir(args.run_id) / "worker.log")
+        _log_to(store.run_dir(args.run_id) / keys.WORKER_LOG)
     try:
         if args.run_id:
             run = store.get_run(args.run_id)
             if run is None:
                 raise ConfigError(f"No run {args.run_id} in {store.root}.")
-            cfg = TrainConfig.from_dict(run.config).validate()
+            cfg = run.config.validate()
             run_id = args.run_id
         else:
             cfg = preset_for_device(args.preset, args.overrides)
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = Trainer(cfg, store, run_id, progress=Progress()).run()
     if args.export and summary["status"] == "finished":
         args.export.parent.mkdir(parents=True, exist_ok=True)
-        src = store.run_dir(run_id) / "model-0.safetensors"
+        src = store.checkpoint_path(run_id, 0)
         tmp = args.export.with_suffix(".tmp")
         tmp.write_bytes(src.read_bytes())
         os.replace(tmp, args.export)

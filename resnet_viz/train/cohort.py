@@ -17,15 +17,10 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig, TrainConfig
+from ..controls import Change
 from ..devices import memory_format
 from ..models import build_model, residual_blocks, stages
-from .controls import Change
 from .probes import GradNormProbe, WeightProbe
-
-
-def member_label(cfg: ModelConfig) -> str:
-    """A short name for a model setup: ``resnet20``, ``plain20``, ``resnet20 skip 1,0,1 no-BN``."""
-    return cfg.label
 
 
 @dataclass
@@ -54,7 +49,7 @@ class Member:
     bn_mode: str = "batch"  # live control: "batch" or "frozen" (running statistics)
 
     def train_mode(self) -> None:
-        """Training mode, with BatchNorm layers in eval mode when frozen (see .controls)."""
+        """Training mode, with BatchNorm in eval mode when frozen (see resnet_viz.controls)."""
         self.model.train()
         if self.bn_mode == "frozen":
             for module in self.model.modules():
@@ -119,18 +114,6 @@ def _twins(member: Member, cfg: ModelConfig, model: nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape for k in sa)
 
 
-def member_names(cfg: TrainConfig) -> list[str]:
-    """Each member's label, numbered where labels repeat (``resnet8``, ``resnet8 #2``)."""
-    names: list[str] = []
-    for m in cfg.members:
-        label, n = m.label, 2
-        name = label
-        while name in names:
-            name, n = f"{label} #{n}", n + 1
-        names.append(name)
-    return names
-
-
 def build_members(
     cfg: TrainConfig, num_classes: int, device: torch.device, total_steps: int
 ) -> tuple[list[Member], list[str]]:
@@ -138,7 +121,7 @@ def build_members(
     weights (for the run's events)."""
     members: list[Member] = []
     notes: list[str] = []
-    names = member_names(cfg)
+    names = cfg.member_names()
     for index, mcfg in enumerate(cfg.members):
         # Re-seed per member, so a member whose parameters match no earlier one still starts
         # from what a single run of it with this seed would.

@@ -12,16 +12,21 @@ stdin closes and it exits too. ``RESNET_VIZ_PREWARM=0`` turns spares off.
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+from .. import keys
 from ..config import TrainConfig
 from ..store import RunStore
-from .cohort import member_names
+
+# A worker writes a heartbeat at least every few seconds; after this long without one, and with
+# its process gone, a run is marked interrupted.
+STALE_AFTER_S = 20.0
 
 _procs: dict[str, subprocess.Popen] = {}
 _spares: dict[str, subprocess.Popen] = {}  # runs dir → a warm worker waiting for a run id
@@ -30,9 +35,7 @@ _lock = threading.Lock()
 
 def record_run(store: RunStore, cfg: TrainConfig) -> str:
     """Create the queued run record for ``cfg`` (one cohort member per model)."""
-    names = member_names(cfg)
-    members = [(n, dataclasses.asdict(m)) for n, m in zip(names, cfg.members, strict=True)]
-    return store.create_run(cfg.name, cfg.to_dict(), members)
+    return store.create_run(cfg)
 
 
 def _worker_env(data_root: Path | None) -> dict[str, str]:
@@ -93,7 +96,7 @@ def launch(store: RunStore, cfg: TrainConfig, *, data_root: Path | None = None) 
     run_id = record_run(store, cfg)
     proc = _hand_to_spare(store, run_id) if data_root is None else None
     if proc is None:
-        with open(store.run_dir(run_id) / "worker.log", "ab") as log:
+        with open(store.run_dir(run_id) / keys.WORKER_LOG, "ab") as log:
             proc = subprocess.Popen(
                 _worker_cmd(store, "--run-id", run_id),
                 stdout=log,
@@ -121,4 +124,47 @@ def request_stop(store: RunStore, run_id: str) -> None:
 def refresh(store: RunStore) -> list[str]:
     """Mark runs whose worker died as interrupted; returns their ids."""
     codes = {rid: code for rid, code in exit_codes().items() if code not in (None, 0)}
-    return store.reap_dead(exit_codes=codes)
+    return reap_dead(store, exit_codes=codes)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie, exited but not reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child (exited, not yet reaped by its parent) still answers kill(0).
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def reap_dead(store: RunStore, *, exit_codes: dict[str, int | None] | None = None) -> list[str]:
+    """Mark runs whose worker is gone as interrupted; returns their ids.
+
+    A run counts as dead when its heartbeat is stale and its process is not alive on this
+    host (``exit_codes`` lets a launcher that holds the process say so at once).
+    """
+    exit_codes = exit_codes or {}
+    now, host, dead = time.time(), socket.gethostname(), []
+    for run in store.active_runs():
+        code = exit_codes.get(run.id)
+        if code is not None:
+            dead.append((run.id, f"The training process exited unexpectedly (code {code})."))
+            continue
+        if now - (run.heartbeat or run.created) < STALE_AFTER_S:
+            continue
+        if run.host == host and run.pid and pid_alive(run.pid):
+            continue
+        dead.append(
+            (
+                run.id,
+                "The training process stopped without saying why (killed, out of memory, or "
+                "the machine restarted). What it recorded is kept.",
+            )
+        )
+    return [run_id for run_id, reason in dead if store.mark_interrupted(run_id, reason)]

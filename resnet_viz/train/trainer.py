@@ -26,15 +26,19 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .. import keys
 from ..checkpoints import save_checkpoint
 from ..config import TrainConfig
+from ..controls import Change, parse_scheduled
 from ..data import Batches, Dataset, load_dataset
 from ..devices import pick_device
 from ..errors import ConfigError, ResNetVizError
+from ..experiments.analyses import Finding, Trained, analyse
+from ..experiments.shattering import gradient_correlation
+from ..experiments.verdicts import verdict
 from ..models import residual_blocks, stages
 from ..store import Control, RunStore
-from .cohort import Member, apply_change, build_members, make_optimizer, member_label
-from .controls import Change, parse_scheduled
+from .cohort import Member, apply_change, build_members, make_optimizer
 from .probes import block_probe
 
 # A loss this many times the first one (or non-finite) counts as divergence. Cross-entropy grows
@@ -47,7 +51,7 @@ CONTROL_SECONDS = 0.2
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]
 
-__all__ = ["Member", "Trainer", "make_optimizer", "member_label"]
+__all__ = ["Member", "Trainer", "make_optimizer"]
 
 
 class Trainer:
@@ -153,7 +157,9 @@ class Trainer:
         for m in self.members:
             blocks = [n for n, _ in residual_blocks(m.model)]
             self.store.set_layers(
-                self.run_id, m.index, {"conv": list(m.grads.names), "block": blocks}
+                self.run_id,
+                m.index,
+                {keys.CONV_LAYERS: list(m.grads.names), keys.BLOCK_LAYERS: blocks},
             )
         for text in cfg.controls:
             scheduled = parse_scheduled(text, len(self.members))
@@ -206,9 +212,7 @@ class Trainer:
                         return "stopped", self.stop_requested
         self._save_checkpoints(data)
         if cfg.analyses:
-            from ..experiments.analyses import analyse  # torch-only, but only lab runs need it
-
-            analyse(self, data, val)
+            self._analyse(data, val)
         return "finished", None
 
     def _step(self, m: Member, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -248,11 +252,11 @@ class Trainer:
             for i, s in enumerate(steps):
                 loss = float(both[0, i])
                 scalars += [
-                    (m.index, "train/loss", s, loss),
-                    (m.index, "train/acc", s, float(both[1, i])),
+                    (m.index, keys.TRAIN_LOSS, s, loss),
+                    (m.index, keys.TRAIN_ACC, s, float(both[1, i])),
+                    (m.index, keys.LR, s, m.lrs[i]),
                 ]
-                scalars.append((m.index, "lr", s, m.lrs[i]))
-                layer_stats.append((m.index, "grad_norm", s, grad_rows[i]))
+                layer_stats.append((m.index, keys.GRAD_NORM, s, grad_rows[i]))
                 if m.first_loss is None and math.isfinite(loss):
                     m.first_loss = loss
                 limit = EXPLODE_FACTOR * max(m.first_loss or 1.0, 1.0)
@@ -272,10 +276,10 @@ class Trainer:
             m.losses.clear(), m.correct.clear(), m.lrs.clear()
             norms, ratios = m.weights.measure()
             layer_stats += [
-                (m.index, "weight_norm", self.step, norms),
-                (m.index, "update_ratio", self.step, ratios),
+                (m.index, keys.WEIGHT_NORM, self.step, norms),
+                (m.index, keys.UPDATE_RATIO, self.step, ratios),
             ]
-            scalars.append((m.index, "throughput", self.step, throughput))
+            scalars.append((m.index, keys.THROUGHPUT, self.step, throughput))
         self.store.write_batch(
             self.run_id, step=self.step, scalars=scalars, layer_stats=layer_stats, events=events
         )
@@ -301,27 +305,25 @@ class Trainer:
             m.last_val_acc = acc
             m.best_val_acc = acc if math.isnan(m.best_val_acc) else max(m.best_val_acc, acc)
             scalars += [
-                (m.index, "val/loss", self.step, loss),
-                (m.index, "val/acc", self.step, acc),
+                (m.index, keys.VAL_LOSS, self.step, loss),
+                (m.index, keys.VAL_ACC, self.step, acc),
+                (m.index, keys.EPOCH, self.step, epoch + 1),
+                # Seconds since the run started: benchmarks read time-to-accuracy off the store.
+                (m.index, keys.ELAPSED, self.step, time.time() - self.t0),
             ]
-            scalars.append((m.index, "epoch", self.step, epoch + 1))
-            # Seconds since the run started: lets benchmarks read time-to-accuracy off the store.
-            scalars.append((m.index, "elapsed", self.step, time.time() - self.t0))
             if probe_x is not None:
                 self._note_controls()
                 _, ratios, stds = block_probe(m.model, probe_x)
                 m.train_mode()  # block_probe restores plain train(); frozen BN stays frozen
                 layer_stats += [
-                    (m.index, "residual_ratio", self.step, ratios),
-                    (m.index, "response_std", self.step, stds),
+                    (m.index, keys.RESIDUAL_RATIO, self.step, ratios),
+                    (m.index, keys.RESPONSE_STD, self.step, stds),
                 ]
-                if "shattering" in self.cfg.analyses:
-                    from ..experiments.shattering import gradient_correlation
-
+                if keys.SHATTERING in self.cfg.analyses:
                     with torch.enable_grad():
                         corr = gradient_correlation(m.model, probe_x[:4], seed=self.cfg.seed)
                     m.train_mode()
-                    scalars.append((m.index, "shatter/neighbour", self.step, corr.neighbour))
+                    scalars.append((m.index, keys.SHATTER_NEIGHBOUR, self.step, corr.neighbour))
         self.store.write_batch(
             self.run_id, step=self.step, scalars=scalars, layer_stats=layer_stats
         )
@@ -361,7 +363,7 @@ class Trainer:
         for m in self.members:
             if m.diverged_at is not None:
                 continue  # NaN weights help nobody; the event says why there is no checkpoint
-            path = self.store.run_dir(self.run_id) / f"model-{m.index}.safetensors"
+            path = self.store.checkpoint_path(self.run_id, m.index)
             save_checkpoint(path, m.model, self.checkpoint_meta(m, data))
             self.store.add_event(
                 self.run_id,
@@ -371,11 +373,26 @@ class Trainer:
                 member=m.index,
             )
 
-    def beat(self) -> None:
-        """Between long pieces of work after training (analyses): say the worker is alive and
-        see whether Stop was pressed."""
-        self.store.write_batch(self.run_id, step=self.step)
-        self._poll_controls()
+    def _analyse(self, data: Dataset, val: Batches) -> None:
+        """The analyses after training; between their pieces of work, beat the heart and see
+        whether Stop was pressed."""
+        if len(data.val) == 0:
+            self.store.add_event(self.run_id, "info", "No validation images: analyses skipped.")
+            return
+        trained = [Trained(m.index, m.name, m.model) for m in self.members if m.diverged_at is None]
+        on_cpu = self.device.type == "cpu"
+        found = analyse(self.cfg, trained, val.epoch(), num_classes=data.num_classes, on_cpu=on_cpu)
+        for item in found:
+            if isinstance(item, Finding):
+                self.store.put_analysis(self.run_id, item.member, item.kind, item.payload)
+                self.store.write_batch(self.run_id, step=self.step)  # the heartbeat
+                self._poll_controls()
+            else:
+                self.store.add_event(self.run_id, "info", item, step=self.step)
+            if self.stop_requested:
+                break
+        for m in self.members:
+            m.train_mode()
 
     # ---- controls -----------------------------------------------------------------------------
     def _between_steps(self) -> None:
@@ -456,8 +473,6 @@ class Trainer:
         self.stop_requested = f"Stopped by a termination signal at step {self.step}."
 
     def _verdict(self, summary: dict[str, Any]) -> dict[str, Any] | None:
-        from ..experiments.verdicts import verdict
-
         try:
             result = verdict(self.store, self.run_id, self.cfg, summary)
         except Exception as err:  # a verdict must never cost the run its record

@@ -1,7 +1,8 @@
 """The only streamlit-aware part of the library: cached resources and the run view that the
-Train and Runs pages share. Pages stay thin: widgets in, this and ``figures`` out."""
+Train, Runs and Skip Lab pages share. Pages stay thin: widgets in, this and ``figures`` out."""
 
+from .resources import store
 from .routing import route_through_app
-from .runview import STATUS_ICONS, describe_config, show_run, store
+from .runview import STATUS_ICONS, show_run
 
-__all__ = ["STATUS_ICONS", "describe_config", "route_through_app", "show_run", "store"]
+__all__ = ["STATUS_ICONS", "route_through_app", "show_run", "store"]

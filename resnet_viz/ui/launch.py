@@ -8,7 +8,7 @@ import streamlit as st
 from ..config import TrainConfig
 from ..errors import ResNetVizError
 from ..train import launcher
-from .runview import store
+from .resources import store
 
 
 def start_row(cfg: TrainConfig | None, summary: str, *, label: str, icon: str, key: str) -> None:

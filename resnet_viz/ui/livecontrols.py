@@ -4,13 +4,13 @@ an event that every chart marks."""
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
+from .. import keys
+from ..archs import stage_count
+from ..controls import BN_MODES, Change, member_states
 from ..figures.training import smooth
-from ..store import Event, RunRecord, RunStore
-from ..train.controls import BN_MODES, Change, member_states
-from .runcharts import run_members
+from ..store import Event, RunRecord, RunSnapshot, RunStore
 
 SKIP_CHOICES = {"on ×1": 1.0, "scaled ×0.5": 0.5, "off ×0": 0.0}
 LR_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
@@ -28,33 +28,29 @@ def _changes(events: list[Event]) -> list[Change]:
     return out
 
 
-def _stage_counts(s: RunStore, run: RunRecord) -> list[int]:
-    counts = []
-    for i, _ in run_members(s, run):
-        blocks = s.member_layers(run.id, i, "block")
-        counts.append(len({b.split(".", 1)[0] for b in blocks}) or 1)
-    return counts
+# The smoothed loss of the members table is the last point of smooth() over the whole series;
+# with its weight of 0.9, points further back than this weigh less than 1e-20 in it.
+SMOOTHED_TAIL = 500
 
 
-def member_table(s: RunStore, run: RunRecord, events: list[Event]) -> None:
+def member_table(snap: RunSnapshot) -> None:
     """One row per cohort member: its live state, smoothed train loss, validation accuracy."""
-    configs = s.member_configs(run.id)
-    skips = [tuple(c.get("skip", [1.0])) for _, c in configs]
-    batchnorm = {i: c.get("batchnorm", True) for i, (_, c) in enumerate(configs)}
-    states = member_states(skips, _stage_counts(s, run), _changes(events))
-    diverged = {e.member: e.step for e in events if e.kind == "diverged"}
+    members = snap.run.config.members
+    states = member_states(
+        [m.skip for m in members], [stage_count(m.arch) for m in members], _changes(snap.events)
+    )
+    diverged = {e.member: e.step for e in snap.events if e.kind == "diverged"}
+    best = snap.best(keys.VAL_ACC)
     rows = []
-    for (idx, name), state in zip(run_members(s, run), states, strict=False):
-        _, loss = s.scalars(run.id, "train/loss", idx)
-        _, acc = s.scalars(run.id, "val/acc", idx)
-        finite = acc[np.isfinite(acc)]
+    for (idx, name), state, cfg in zip(snap.members, states, members, strict=False):
+        _, loss = snap.scalars(keys.TRAIN_LOSS, idx, last=SMOOTHED_TAIL)
         rows.append(
             {
                 "member": name,
-                "now": state.describe(batchnorm=batchnorm.get(idx, True))
+                "now": state.describe(batchnorm=cfg.batchnorm)
                 + (f" · diverged @ {diverged[idx]}" if idx in diverged else ""),
                 "train loss (smoothed)": float(smooth(loss)[-1]) if len(loss) else None,
-                "best val acc": float(finite.max()) if len(finite) else None,
+                "best val acc": best.get(idx),
             }
         )
     st.dataframe(
@@ -69,14 +65,14 @@ def member_table(s: RunStore, run: RunRecord, events: list[Event]) -> None:
     )
 
 
-def live_controls(s: RunStore, run: RunRecord, key: str, events: list[Event]) -> int | None:
+def live_controls(snap: RunSnapshot, key: str) -> int | None:
     """Skip switches, learning rate and BatchNorm mode for a live run: each writes a control
     row; the worker applies it before its next step and records an event that every chart
     marks. Returns the id of the control sent by this run of the page, if any."""
-    members = run_members(s, run)
+    s, run, members = snap.store, snap.run, snap.members
     names = [n for _, n in members]
-    counts = _stage_counts(s, run)
-    blocks = list(dict.fromkeys(b for i, _ in members for b in s.member_layers(run.id, i, "block")))
+    counts = [stage_count(m.arch) for m in run.config.members]
+    blocks = list(dict.fromkeys(b for i, _ in members for b in snap.block_layers(i)))
     sent = None
     with st.container(border=True):
         st.markdown(

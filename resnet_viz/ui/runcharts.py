@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from .. import keys
 from ..figures.lab import block_lines
 from ..figures.training import (
     Marker,
@@ -23,7 +24,7 @@ from ..figures.training import (
     member_colour,
     smooth,
 )
-from ..store import RunRecord, RunStore, thin_indices
+from ..store import RunRecord, RunSnapshot, thin_indices
 
 # Points per trace. The browser redraws every chart while a run is live, and on a 2-core laptop
 # that redraw competes with training itself: keep it light.
@@ -72,25 +73,26 @@ class Charts:
         where.plotly_chart(self.cache[slot], key=key)
 
 
-def run_members(s: RunStore, run: RunRecord) -> list[tuple[int, str]]:
-    return list(enumerate(run.members)) or [(0, run.name)]
-
-
 def _thinned(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keep = thin_indices(len(steps), MAX_POINTS) if len(steps) > MAX_POINTS else slice(None)
     return steps[keep], values[keep]
 
 
-def curves(s: RunStore, run: RunRecord, markers: list[Marker], key: str, charts: Charts) -> None:
-    members = run_members(s, run)
+# The train (per batch) and validation scalar of each curve chart.
+METRICS = {"loss": (keys.TRAIN_LOSS, keys.VAL_LOSS), "acc": (keys.TRAIN_ACC, keys.VAL_ACC)}
+
+
+def curves(snap: RunSnapshot, markers: list[Marker], key: str, charts: Charts) -> None:
+    members = snap.members
     multi = len(members) > 1
 
     def curves(metric: str) -> tuple[dict, dict, dict]:
         smoothed, raw, styles = {}, {}, {}
+        train, val_key = METRICS[metric]
         for idx, name in members:
             # Smooth the full per-batch series, then thin what is drawn.
-            x, y = s.scalars(run.id, f"train/{metric}", idx)
-            val = s.scalars(run.id, f"val/{metric}", idx)
+            x, y = snap.scalars(train, idx)
+            val = snap.scalars(val_key, idx)
             if multi:  # one colour per member; val dashed; no raw traces (too busy)
                 colour = member_colour(idx)
                 smoothed[f"{name} train"] = _thinned(x, smooth(y))
@@ -134,11 +136,11 @@ def curves(s: RunStore, run: RunRecord, markers: list[Marker], key: str, charts:
         lr, thr, styles = {}, {}, {}
         for idx, name in members:
             prefix = f"{name} " if multi else ""
-            lr[f"{prefix}learning rate"] = s.scalars(run.id, "lr", idx, max_points=MAX_POINTS)
+            lr[f"{prefix}learning rate"] = snap.scalars(keys.LR, idx, max_points=MAX_POINTS)
             if multi:
                 styles[f"{prefix}learning rate"] = {"color": member_colour(idx)}
         # Throughput is the cohort's (all members step on each batch): one line.
-        thr["images/s"] = s.scalars(run.id, "throughput", 0, max_points=MAX_POINTS)
+        thr["images/s"] = snap.scalars(keys.THROUGHPUT, 0, max_points=MAX_POINTS)
         return line_figure(
             lr,
             title="Learning rate & throughput",
@@ -155,7 +157,8 @@ def curves(s: RunStore, run: RunRecord, markers: list[Marker], key: str, charts:
     charts.show(c3, f"{key}.lr", lr_figure)
 
 
-def gradients(s: RunStore, run: RunRecord, markers: list[Marker], key: str, charts: Charts) -> None:
+def gradients(snap: RunSnapshot, markers: list[Marker], key: str, charts: Charts) -> None:
+    run = snap.run
     st.markdown("#### Per-layer gradient magnitude")
     st.caption(
         "Each row is one convolution or linear layer, input at the top, output at the bottom; "
@@ -163,18 +166,17 @@ def gradients(s: RunStore, run: RunRecord, markers: list[Marker], key: str, char
         "batch). A row much darker than its neighbours is a layer that barely learns (vanishing "
         "gradient); a bright stripe across all rows is a gradient spike."
     )
-    members = run_members(s, run)
-    if len(members) > 1:
-        _cohort_heatmaps(s, run, members, markers, key, charts)
+    if snap.cohort:
+        _cohort_heatmaps(snap, markers, key, charts)
         return
-    for idx, name in members:
-        layers = list(s.member_layers(run.id, idx))
+    for idx, name in snap.members:
+        layers = list(snap.conv_layers(idx))
         if not layers or not run.step:
             st.caption("No gradient statistics yet.")
             continue
 
         def series(idx: int = idx):
-            return s.layer_series(run.id, "grad_norm", idx, max_points=MAX_POINTS)
+            return snap.layer_series(keys.GRAD_NORM, idx, max_points=MAX_POINTS)
 
         title = f"Gradient L2 norm per layer{' · ' + name if len(run.members) > 1 else ''}"
         charts.show(
@@ -198,24 +200,16 @@ def gradients(s: RunStore, run: RunRecord, markers: list[Marker], key: str, char
             )
 
 
-def _cohort_heatmaps(
-    s: RunStore,
-    run: RunRecord,
-    members: list[tuple[int, str]],
-    markers: list[Marker],
-    key: str,
-    charts: Charts,
-) -> None:
+def _cohort_heatmaps(snap: RunSnapshot, markers: list[Marker], key: str, charts: Charts) -> None:
     """One heatmap per member, side by side (up to three a row), on one colour scale."""
-    if not run.step:
+    members = snap.members
+    if not snap.run.step:
         st.caption("No gradient statistics yet.")
         return
     st.caption("Same colour scale for every member: equal colours mean equal gradient norms.")
 
     def build(idx: int, name: str) -> go.Figure:
-        every = {
-            i: s.layer_series(run.id, "grad_norm", i, max_points=MAX_POINTS) for i, _ in members
-        }
+        every = snap.every_layer_series(keys.GRAD_NORM, max_points=MAX_POINTS)  # read once
         return grad_heatmap(
             every[idx],
             title=name,
@@ -230,15 +224,15 @@ def _cohort_heatmaps(
             charts.show(col, f"{key}.heat.{idx}", lambda i=idx, n=name: build(i, n))
 
 
-def blocks(s: RunStore, run: RunRecord, key: str, charts: Charts) -> None:
-    if len(run.members) > 1:
-        _cohort_blocks(s, run, key, charts)
+def blocks(snap: RunSnapshot, key: str, charts: Charts) -> None:
+    if snap.cohort:
+        _cohort_blocks(snap, key, charts)
         return
-    ratio = s.layer_series(run.id, "residual_ratio")
+    ratio = snap.layer_series(keys.RESIDUAL_RATIO)
     if not len(ratio.steps):
         return
     with st.expander("Residual blocks at the last evaluation"):
-        std = s.layer_series(run.id, "response_std")
+        std = snap.layer_series(keys.RESPONSE_STD)
         c1, c2 = st.columns(2)
         charts.show(
             c1,
@@ -264,14 +258,14 @@ def blocks(s: RunStore, run: RunRecord, key: str, charts: Charts) -> None:
         )
 
 
-def _cohort_blocks(s: RunStore, run: RunRecord, key: str, charts: Charts) -> None:
-    members = run_members(s, run)
-    ratio = {n: s.layer_series(run.id, "residual_ratio", i) for i, n in members}
+def _cohort_blocks(snap: RunSnapshot, key: str, charts: Charts) -> None:
+    members = snap.members
+    ratio = {n: snap.layer_series(keys.RESIDUAL_RATIO, i) for i, n in members}
     if not any(len(r.steps) for r in ratio.values()):
         return
     colours = {n: i for i, n in members}
     with st.expander("Residual blocks at the last evaluation, every member"):
-        std = {n: s.layer_series(run.id, "response_std", i) for i, n in members}
+        std = {n: snap.layer_series(keys.RESPONSE_STD, i) for i, n in members}
         c1, c2 = st.columns(2)
         charts.show(
             c1,

@@ -7,17 +7,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import numpy as np
 import streamlit as st
 
-from ..config import TrainConfig
+from .. import keys
 from ..figures.training import event_markers
-from ..store import Event, RunRecord, RunStore, default_runs_dir
+from ..store import Event, RunRecord, RunSnapshot, RunStore
 from ..train.launcher import refresh, request_stop
 from .livecontrols import live_controls, member_table
-from .runcharts import Charts, blocks, curves, gradients, run_members
+from .resources import store
+from .runcharts import Charts, blocks, curves, gradients
 
 POLL_SECONDS = 1.0
 # A starting run's view waits up to this long for the first logged step before drawing, so the
@@ -40,42 +40,6 @@ STATUS_ICONS = {
     "failed": ":material/error:",
     "interrupted": ":material/report:",
 }
-
-
-@st.cache_resource(show_spinner=False)
-def _store(root: str) -> RunStore:
-    return RunStore(root)
-
-
-def store() -> RunStore:
-    """The run store under ``RESNET_VIZ_RUNS_DIR`` (default ``./runs``), shared by sessions."""
-    return _store(str(default_runs_dir().resolve()))
-
-
-def describe_config(cfg: dict[str, Any]) -> str:
-    """``resnet8 · shapes · skips on · BN · sgd lr 0.1 onecycle · 4 ep × 128`` (``… onecycle clip
-    2 · …`` with gradient clipping); a cohort names
-    its members instead: ``plain20 vs resnet20 · shapes · sgd …``."""
-    m, d, o = cfg.get("model", {}), cfg.get("data", {}), cfg.get("optim", {})
-    clip = f" clip {o['grad_clip']:g}" if o.get("grad_clip") else ""
-    tail = (
-        f"{o.get('optimizer')} lr {o.get('lr'):g} {o.get('schedule')}{clip} · "
-        f"{cfg.get('epochs')} ep × {cfg.get('batch_size')}"
-    )
-    if cfg.get("cohort"):
-        labels = " vs ".join(member.label for member in TrainConfig.from_dict(cfg).members)
-        return f"{labels} · {d.get('dataset')} {d.get('image_size', 32)} px · {tail}"
-    scales = m.get("skip", [1])
-    if all(s == 1 for s in scales):
-        skips = "skips on"
-    elif all(s == 0 for s in scales):
-        skips = "skips off (plain)"
-    else:
-        skips = "skips " + ",".join(f"{s:g}" for s in scales)
-    return (
-        f"{m.get('arch')} · {d.get('dataset')} · {skips} · "
-        f"{'BN' if m.get('batchnorm', True) else 'no BN'} · {tail}"
-    )
 
 
 def _fmt_seconds(s: float | None) -> str:
@@ -156,16 +120,17 @@ def _wait_for_event(s: RunStore, run: RunRecord, control_id: int) -> list[Event]
 
 
 def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool) -> None:
-    _header(s, run, key)
-    events = s.events(run.id)
+    snap = RunSnapshot(s, run)  # this redraw's reads, each made once
+    _header(snap, key)
     _explain_outcome(run)
-    if len(run.members) > 1:
-        member_table(s, run, events)
+    if snap.cohort:
+        member_table(snap)
     if controls and run.active:
-        sent = live_controls(s, run, key, events)
+        sent = live_controls(snap, key)
         if sent is not None:
-            events = _wait_for_event(s, run, sent)
-    markers = event_markers(events, [n for _, n in run_members(s, run)])
+            snap.events = _wait_for_event(s, run, sent)
+    events = snap.events
+    markers = event_markers(events, [n for _, n in snap.members])
     if run.step == 0 and run.active:
         st.info(PREPARING)
     fast = f"{key}.charts_every_second"
@@ -185,9 +150,9 @@ def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool
             + (", so the browser does not slow training down" if charts.period > 1 else "")
             + "; progress and metrics update every second."
         )
-    curves(s, run, markers, key, charts)
-    gradients(s, run, markers, key, charts)
-    blocks(s, run, key, charts)
+    curves(snap, markers, key, charts)
+    gradients(snap, markers, key, charts)
+    blocks(snap, key, charts)
     _events(events)
 
 
@@ -197,11 +162,12 @@ def _events(events: list[Event]) -> None:
             st.markdown(f"- step {e.step} · **{e.kind}** · {e.message}")
 
 
-def _header(s: RunStore, run: RunRecord, key: str) -> None:
+def _header(snap: RunSnapshot, key: str) -> None:
+    run = snap.run
     icon = STATUS_ICONS.get(run.status, "")
     top = st.columns([3, 1])
     top[0].markdown(f"### {icon} {run.name} · `{run.id}`")
-    top[0].caption(describe_config(run.config) + (f" · device {run.device}" if run.device else ""))
+    top[0].caption(run.config.describe() + (f" · device {run.device}" if run.device else ""))
     stop = run.active and top[1].button(
         "Stop",
         icon=":material/stop:",
@@ -210,7 +176,7 @@ def _header(s: RunStore, run: RunRecord, key: str) -> None:
         width="stretch",
     )
     if stop:
-        request_stop(s, run.id)
+        request_stop(snap.store, run.id)
         st.toast("Stop requested; the worker stops at its next step.", icon=":material/stop:")
     total = run.total_steps or 0
     elapsed = run.duration
@@ -222,24 +188,23 @@ def _header(s: RunStore, run: RunRecord, key: str) -> None:
         f" · ETA {_fmt_seconds(eta)}" if eta is not None else ""
     )
     st.progress(frac, text=text)
-    best, who = _best_val_acc(s, run)
-    _, thr = s.scalars(run.id, "throughput")
+    best, who = _best_val_acc(snap)
+    throughput = snap.latest(keys.THROUGHPUT).get(0)
     cols = st.columns(4)
     cols[0].metric("Status", run.status)
     label = "Best val accuracy" + (f" ({who})" if who else "")
     cols[1].metric(label, f"{best:.1%}" if best is not None else "–")
-    cols[2].metric("Throughput", f"{thr[-1]:,.0f} img/s" if len(thr) else "–")
+    cols[2].metric("Throughput", f"{throughput:,.0f} img/s" if throughput is not None else "–")
     cols[3].metric("Elapsed", _fmt_seconds(elapsed))
 
 
-def _best_val_acc(s: RunStore, run: RunRecord) -> tuple[float | None, str]:
+def _best_val_acc(snap: RunSnapshot) -> tuple[float | None, str]:
     """The best validation accuracy so far, and (in a cohort) which member reached it."""
     best, who = None, ""
-    for idx, name in run_members(s, run):
-        _, acc = s.scalars(run.id, "val/acc", idx)
-        acc = acc[np.isfinite(acc)]
-        if len(acc) and (best is None or acc.max() > best):
-            best, who = float(acc.max()), name if len(run.members) > 1 else ""
+    names = dict(snap.members)
+    for idx, acc in snap.best(keys.VAL_ACC).items():
+        if acc is not None and (best is None or acc > best):
+            best, who = acc, names[idx] if snap.cohort else ""
     return best, who
 
 

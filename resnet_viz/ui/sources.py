@@ -17,7 +17,7 @@ from .. import zoo
 from ..errors import CheckpointError, DataError, InputError
 from ..images import load_image
 from ..models import ARCHS, TORCHVISION_ARCHS
-from .runview import store
+from .resources import store
 
 SOURCES = ("Bundled default", "A run", "ImageNet (torchvision)", "Upload weights")
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
@@ -61,18 +61,6 @@ def _uploaded(data: bytes, filename: str, arch: str | None) -> zoo.LoadedModel:
     return zoo.load_user_weights(data, filename, arch=arch)
 
 
-def _runs_with_checkpoints() -> list[tuple[str, str, int]]:
-    """(label, run id, member index) for every run member that has a checkpoint."""
-    s = store()
-    out = []
-    for run in s.list_runs():
-        for i, member in enumerate(run.members):
-            if (s.run_dir(run.id) / f"model-{i}.safetensors").exists():
-                who = f" · {member}" if len(run.members) > 1 else ""
-                out.append((f"{run.name}{who} · {run.status} · {run.id}", run.id, i))
-    return out
-
-
 def pick_model(key: str) -> zoo.LoadedModel | None:
     """Model source → a loaded model, or ``None`` after an error or hint shown on the page."""
     source = st.radio("Model", SOURCES, key=f"{key}.source", horizontal=True)
@@ -80,7 +68,7 @@ def pick_model(key: str) -> zoo.LoadedModel | None:
         if source == SOURCES[0]:
             loaded = _default()
         elif source == SOURCES[1]:
-            runs = _runs_with_checkpoints()
+            runs = zoo.run_checkpoints(store())
             if not runs:
                 st.info(
                     "No run has a checkpoint yet. Train one on the **Train** page (a run saves its "
@@ -90,8 +78,8 @@ def pick_model(key: str) -> zoo.LoadedModel | None:
                 return None
             label = st.selectbox("Run", [r[0] for r in runs], key=f"{key}.run")
             _, run_id, member = next(r for r in runs if r[0] == label)
-            path = store().run_dir(run_id) / f"model-{member}.safetensors"
-            loaded = _run(str(store().root), run_id, member, path.stat().st_mtime)
+            mtime = store().checkpoint_path(run_id, member).stat().st_mtime
+            loaded = _run(str(store().root), run_id, member, mtime)
         elif source == SOURCES[2]:
             arch = st.selectbox("Architecture", TORCHVISION_ARCHS, key=f"{key}.tv")
             loaded = _torchvision(arch)

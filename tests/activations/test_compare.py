@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import torch
 
 from resnet_viz.activations import (
     Reduce,
     compare_skips,
     inspect,
-    plain_twin_runs,
     response_depth,
     skip_scales,
     with_skips,
@@ -67,25 +64,6 @@ def test_response_depth_with_and_without_twin(trained8, image32):
     assert both["plain twin"].branch_std[0] == both["this model"].branch_std[0]
     assert both["plain twin"].output_std[0] != both["this model"].output_std[0]
     assert_unchanged(trained8, before)
-
-
-def run(status="finished", arch="resnet8", dataset="shapes", skip=(0, 0, 0)):
-    config = {"model": {"arch": arch, "skip": list(skip)}, "data": {"dataset": dataset}}
-    return SimpleNamespace(status=status, config=config)
-
-
-def test_plain_twin_runs_need_same_arch_dataset_all_skips_off_and_finished():
-    good, single_zero = run(), run(skip=(0,))
-    runs = [
-        run(status="running"),
-        run(arch="resnet20"),
-        run(dataset="cifar10"),
-        run(skip=(1, 0, 0)),
-        good,
-        single_zero,
-    ]
-    assert plain_twin_runs(runs, "resnet8", "shapes") == [good, single_zero]
-    assert plain_twin_runs(runs, "resnet8", None) == []  # unknown dataset: no twin to trust
 
 
 def test_toggled_maps_show_the_same_channels_as_the_unchanged_ones(trained8, image32):

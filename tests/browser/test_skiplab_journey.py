@@ -57,7 +57,7 @@ def test_start_a_cohort_flip_a_stage_and_see_the_marker(page, server):
     page.get_by_role("button", name="Start experiment").click()
     page.get_by_role("button", name="Switch skips").wait_for(timeout=60_000)
     run_id = wait_for(lambda: re.search(r"run=([\w-]+)", page.url), what="run id").group(1)
-    assert store.get_run(run_id).config["data"]["train_size"] == 1024
+    assert store.get_run(run_id).config.data.train_size == 1024
     wait_for(lambda: store.get_run(run_id).step >= 3, what="a few training steps")
     page.get_by_text("Per-layer gradient magnitude").first.wait_for(timeout=30_000)
     wait_for(lambda: page.locator(".js-plotly-plot").count() >= 4, what="loss, accuracy, heatmaps")

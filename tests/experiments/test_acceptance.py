@@ -56,7 +56,7 @@ def _finished(runs, name: str) -> tuple[RunStore, dict, TrainConfig]:
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["status"] == "finished", summary
     store = RunStore(root / name)
-    return store, summary, TrainConfig.from_dict(store.get_run(summary["run_id"]).config)
+    return store, summary, store.get_run(summary["run_id"]).config
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from resnet_viz.config import TrainConfig
 from resnet_viz.experiments import final_loss, verdict
-from resnet_viz.experiments.analyses import RUN_LEVEL
+from resnet_viz.keys import RUN_LEVEL
 from resnet_viz.store import RunStore
 from resnet_viz.train.launcher import record_run
 

@@ -9,8 +9,12 @@ from scipy.stats import spearmanr
 
 from resnet_viz.explain import hook_count
 from resnet_viz.explain.sanity import (
+    BORDERLINE,
+    PASS_BELOW,
+    PUBLISHED,
     SanityResult,
     cascading_randomisation,
+    compare_with_published,
     randomisation_steps,
     spearman,
 )
@@ -77,6 +81,66 @@ def test_verdicts():
     assert result([0.5, 0.5]).verdict("m") == "borderline"
     assert result([0.1, 0.1], empty_first=2).verdict("m") == "empty"
     assert result([0.1, 0.1], empty_first=2).passes("m") is None
+
+
+def cascade(rhos: dict[str, float], empty: tuple[str, ...] = ()) -> SanityResult:
+    """A result whose methods keep correlation ``rhos[m]`` at every step; ``empty`` methods had
+    only empty maps on the trained model."""
+    return SanityResult(
+        steps=("original", "fc", "stem"),
+        correlations={m: (1.0, rho, rho) for m, rho in rhos.items()},
+        empty={m: (2 if m in empty else 0, 0, 0) for m in rhos},
+        images=2,
+        targets=(0, 1),
+        layer="layer3",
+    )
+
+
+def test_the_published_finding_is_the_papers():
+    assert dict(PUBLISHED) == {
+        "gradcam": "passes",
+        "saliency": "passes",
+        "guided_backprop": "fails",
+        "guided_gradcam": "fails",
+    }
+    with pytest.raises(TypeError):
+        PUBLISHED["gradcam"] = "fails"  # type: ignore[index]
+
+
+def test_verdicts_as_published_agree():
+    methods = ["gradcam", "saliency", "guided_backprop", "guided_gradcam"]
+    found = compare_with_published(
+        cascade({"gradcam": 0.1, "saliency": 0.0, "guided_backprop": 0.9, "guided_gradcam": 0.8}),
+        methods,
+    )
+    assert found.agree == tuple(methods)
+    assert found.unclear == found.opposite == ()
+    assert dict(found.verdicts) == {m: PUBLISHED[m] for m in methods}
+
+
+def test_borderline_and_empty_verdicts_are_unclear_not_opposite():
+    near = PASS_BELOW + BORDERLINE / 2
+    found = compare_with_published(
+        cascade({"gradcam": near, "saliency": 0.1, "guided_backprop": 0.9}, empty=("saliency",)),
+        ["gradcam", "saliency", "guided_backprop"],
+    )
+    assert found.verdicts == {
+        "gradcam": "borderline",
+        "saliency": "empty",
+        "guided_backprop": "fails",
+    }
+    assert found.unclear == ("gradcam", "saliency")
+    assert found.agree == ("guided_backprop",) and found.opposite == ()
+
+
+def test_the_opposite_verdict_is_named_and_unstated_methods_only_get_a_verdict():
+    found = compare_with_published(
+        cascade({"guided_backprop": 0.1, "gradcam": 0.9, "occlusion": 0.2, "saliency": 0.2}),
+        ["occlusion", "guided_backprop", "gradcam", "saliency"],
+    )
+    assert found.opposite == ("guided_backprop", "gradcam")  # in the order they were tested
+    assert found.agree == ("saliency",) and found.unclear == ()
+    assert found.verdicts["occlusion"] == "passes"  # the paper says nothing: no group
 
 
 def test_randomising_changes_the_copy_only():

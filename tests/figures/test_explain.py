@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from resnet_viz.figures.explain import (
     quality_figure,
     quality_table,
     sanity_figure,
+    sanity_table,
 )
 
 
@@ -110,6 +112,31 @@ def test_sanity_figure_one_line_per_method_over_the_steps():
     assert list(lines[0].customdata) == [0, 1, 0, 0]  # empty maps shown on hover
     assert any(s.y0 == PASS_BELOW for s in fig.layout.shapes if s.type == "line")
     assert tuple(fig.layout.yaxis.range) == (-1.05, 1.05)
+
+
+def test_sanity_table_sets_each_verdict_beside_the_published_one():
+    rows = sanity_table(result(), ["gradcam", "guided_backprop"], {"gradcam": "Grad-CAM"})
+    assert rows == [
+        {
+            "method": "Grad-CAM",
+            "mean ρ over the cascade": 0.1,
+            "here": "passes",
+            "Adebayo et al. 2018": "passes",
+        },
+        {
+            "method": "guided_backprop",  # no label given: the method's name
+            "mean ρ over the cascade": 0.8,
+            "here": "fails",
+            "Adebayo et al. 2018": "fails",
+        },
+    ]
+    occlusion = replace(
+        result(),
+        correlations={"occlusion": (1.0, 0.5, 0.45, 0.5)},
+        empty={"occlusion": (0, 0, 0, 0)},
+    )
+    (row,) = sanity_table(occlusion, ["occlusion"])
+    assert (row["here"], row["Adebayo et al. 2018"]) == ("borderline", "not stated")
 
 
 def test_quality_summary_table_and_figure():

@@ -208,7 +208,7 @@ def test_run_whose_worker_died_is_shown_interrupted(open_page, store, monkeypatc
     run_id = record_run(store, TrainConfig().with_overrides({"name": "crashed"}))
     store.mark_started(run_id, device="cpu", total_steps=100, pid=dead.pid)
     time.sleep(0.01)
-    monkeypatch.setattr("resnet_viz.store.runstore.STALE_AFTER_S", 0.0)
+    monkeypatch.setattr("resnet_viz.train.launcher.STALE_AFTER_S", 0.0)
     assert store.get_run(run_id).status == "running"
 
     at = open_page(RUNS)

@@ -86,7 +86,7 @@ def test_start_trains_the_cohort_and_overlays_every_member(open_page, store, wai
     assert not at.exception, at.exception
     (run,) = store.list_runs()
     assert run.members == ("resnet8", "plain8")
-    assert run.config["cohort"][0]["skip"] == [0.0] and run.config["epochs"] == 1
+    assert run.config.cohort[0].skip == (0.0,) and run.config.epochs == 1
     assert at.query_params.get("run") == run.id
     final = wait_ended(run.id)
     assert final.status == "finished", final.reason

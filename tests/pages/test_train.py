@@ -12,7 +12,6 @@ from resnet_viz.config import TrainConfig
 from resnet_viz.errors import ConfigError
 from resnet_viz.train.launcher import record_run
 from resnet_viz.train.presets import get_preset
-from resnet_viz.ui import describe_config
 
 TRAIN = "pages/train.py"
 CONFIG_KEYS = set(TrainConfig().flat()) - {"model.skip"}
@@ -44,14 +43,14 @@ def widget_config(at) -> TrainConfig:
 
 
 def summary(at) -> str:
-    """The setup summary next to the Start button: ``**name** · <describe_config> · on cpu``."""
+    """The setup summary next to the Start button: ``**name** · <cfg.describe()> · on cpu``."""
     name = at.text_input(key="name").value
     (line,) = [m.value for m in at.markdown if m.value.startswith(f"**{name}** · ")]
     return line
 
 
 def summary_of(cfg: TrainConfig) -> str:
-    return f"**{cfg.name}** · {describe_config(cfg.to_dict())} · on "
+    return f"**{cfg.name}** · {cfg.describe()} · on "
 
 
 def set_tiny(at, *, name: str = "ui-run", lr: float = 0.05) -> None:
@@ -229,10 +228,10 @@ def test_start_records_the_run_trains_it_and_shows_it(open_page, store, wait_end
     assert not at.exception, at.exception
     (run,) = store.list_runs()
     assert run.name == "ui-run"
-    assert run.config["epochs"] == 1
-    assert run.config["optim"]["lr"] == pytest.approx(0.05)
-    assert run.config["batch_size"] == 64
-    assert run.config["data"]["train_size"] == 256
+    assert run.config.epochs == 1
+    assert run.config.optim.lr == pytest.approx(0.05)
+    assert run.config.batch_size == 64
+    assert run.config.data.train_size == 256
     assert run.pid  # the worker process was started and recorded
     assert at.session_state["train.run_id"] == run.id
     assert at.query_params.get("run") == run.id
@@ -433,8 +432,8 @@ def test_a_single_run_can_be_trained_again_with_its_twin(open_page, store, train
     assert cohort.members == ("resnet8", "plain8")
     assert cohort.name == "single + plain8"
     original = store.get_run(run_id).config
-    assert cohort.config["data"] == original["data"] and cohort.config["optim"] == original["optim"]
-    assert cohort.config["analyses"] == ["lesion"]
+    assert cohort.config.data == original.data and cohort.config.optim == original.optim
+    assert cohort.config.analyses == ("lesion",)
     assert at.session_state["lab.run_id"] == cohort.id  # the Skip Lab shows it
     assert any(t.value == "Skip Lab" for t in at.title)
     assert wait_ended(cohort.id).status == "finished"

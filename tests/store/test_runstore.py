@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from resnet_viz.config import ModelConfig, TrainConfig
 from resnet_viz.store import ACTIVE, STATUSES, RunStore, default_runs_dir
-from resnet_viz.store import runstore as runstore_module
 
 CONV = ["conv1", "layer1.0.conv1", "layer1.0.conv2", "fc"]
 BLOCKS = ["layer1.0", "layer2.0"]
@@ -27,15 +25,10 @@ def store(runs_dir: Path) -> RunStore:
 
 
 def _run(store: RunStore, name: str = "run", members: int = 1) -> str:
-    config = {"name": name, "model": {"arch": "resnet8", "skip": [1.0]}, "epochs": 2}
-    cohort = [(f"m{i}", {"arch": "resnet8", "skip": [float(i % 2)]}) for i in range(members)]
-    return store.create_run(name, config, cohort)
-
-
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()  # exited and reaped: the pid names no process now
-    return proc.pid
+    """A run of ``members`` ResNet-8s, the odd ones plain: ``resnet8``, ``plain8``, ``resnet8
+    #2``…"""
+    cohort = tuple(ModelConfig("resnet8", skip=(float(i % 2 == 0),)) for i in range(members))
+    return store.create_run(TrainConfig(name=name, model=cohort[0], cohort=cohort[1:], epochs=2))
 
 
 # ---- runs -------------------------------------------------------------------------------------
@@ -50,8 +43,13 @@ def test_create_get_list_round_trip(store):
     assert run is not None
     assert run.id == run_id and run.name == "first"
     assert run.status == "queued" and run.active
-    assert run.config == {"name": "first", "model": {"arch": "resnet8", "skip": [1.0]}, "epochs": 2}
-    assert run.members == ("m0", "m1")
+    assert run.config == TrainConfig(
+        name="first",
+        model=ModelConfig("resnet8"),
+        cohort=(ModelConfig("resnet8", skip=(0.0,)),),
+        epochs=2,
+    )
+    assert run.members == ("resnet8", "plain8")
     assert run.started is None and run.ended is None and run.duration is None
     assert run.step == 0 and run.summary is None and run.reason is None
     assert store.run_dir(run_id).is_dir()
@@ -74,8 +72,8 @@ def test_member_configs_are_stored(store):
         rows = con.execute(
             "SELECT idx, name, config FROM members WHERE run_id=? ORDER BY idx", (run_id,)
         ).fetchall()
-    assert [(i, n) for i, n, _ in rows] == [(0, "m0"), (1, "m1")]
-    assert '"skip": [1.0]' in rows[1][2]
+    assert [(i, n) for i, n, _ in rows] == [(0, "resnet8"), (1, "plain8")]
+    assert '"skip": [0.0]' in rows[1][2]
 
 
 def test_mark_started_and_finish(store):
@@ -323,13 +321,18 @@ def test_controls_keep_when_they_were_written_and_applied(store):
     assert store.controls(_run(store)) == []
 
 
-def test_member_configs(store):
+def test_member_names_are_numbered_where_labels_repeat(store):
     run_id = _run(store, members=3)
-    assert store.member_configs(run_id) == [
-        ("m0", {"arch": "resnet8", "skip": [0.0]}),
-        ("m1", {"arch": "resnet8", "skip": [1.0]}),
-        ("m2", {"arch": "resnet8", "skip": [0.0]}),
-    ]
+    assert store.get_run(run_id).members == ("resnet8", "plain8", "resnet8 #2")
+    assert [m.skip for m in store.get_run(run_id).config.members] == [(1.0,), (0.0,), (1.0,)]
+
+
+def test_a_record_whose_config_no_longer_parses_still_opens(store):
+    run_id = _run(store, "old")
+    with sqlite3.connect(store.db_path) as con:
+        con.execute("UPDATE runs SET config=? WHERE id=?", ('{"epochs": "many"}', run_id))
+    run = store.get_run(run_id)
+    assert run.name == "old" and run.config == TrainConfig(name="old")
 
 
 def test_analyses_per_member_and_kind(store):
@@ -383,52 +386,16 @@ def test_delete_refuses_an_active_run(store, started):
     assert store.run_dir(run_id).is_dir()
 
 
-# ---- reaping dead workers ---------------------------------------------------------------------
-def test_reap_dead_marks_a_stale_run_of_a_dead_process(store, monkeypatch):
-    run_id = _run(store)
-    store.mark_started(run_id, device="cpu", total_steps=10, pid=_dead_pid())
-    _fill(store, run_id, 4)
-    assert store.reap_dead() == []  # heartbeat is fresh
-    assert store.get_run(run_id).status == "running"
-    monkeypatch.setattr(runstore_module, "STALE_AFTER_S", 0.0)
-    assert store.reap_dead() == [run_id]
-    run = store.get_run(run_id)
-    assert run.status == "interrupted" and not run.active
-    assert "What it recorded is kept" in run.reason
-    assert run.ended == run.heartbeat
-    assert len(store.scalars(run_id, "train/loss")[0]) == 4  # metrics kept
-    assert store.layer_series(run_id, "grad_norm").values.shape == (4, 2)
-    assert store.reap_dead() == []  # only once
-
-
-def test_reap_dead_spares_a_live_process(store, monkeypatch):
-    run_id = _run(store)
-    store.mark_started(run_id, device="cpu", total_steps=10, pid=os.getpid())
-    monkeypatch.setattr(runstore_module, "STALE_AFTER_S", 0.0)
-    assert store.reap_dead() == []
-    assert store.get_run(run_id).status == "running"
-
-
-def test_reap_dead_with_exit_codes_acts_at_once(store):
-    run_id, other, done = _run(store), _run(store), _run(store)
-    store.mark_started(run_id, device="cpu", total_steps=10, pid=os.getpid())
-    store.mark_started(other, device="cpu", total_steps=10, pid=os.getpid())
+def test_active_runs_and_mark_interrupted(store):
+    queued, running, done = _run(store), _run(store), _run(store)
+    store.mark_started(running, device="cpu", total_steps=10)
     store.finish(done, "finished")
-    reaped = store.reap_dead(exit_codes={run_id: -9, other: None, done: 1})
-    assert reaped == [run_id]
-    run = store.get_run(run_id)
-    assert run.status == "interrupted" and "-9" in run.reason
-    assert store.get_run(other).status == "running"
+    assert [r.id for r in store.active_runs()] == [queued, running]
+    assert store.mark_interrupted(running, "gone") is True
+    assert store.mark_interrupted(done, "gone") is False  # an ended run keeps its status
+    run = store.get_run(running)
+    assert run.status == "interrupted" and run.reason == "gone" and run.ended == run.heartbeat
     assert store.get_run(done).status == "finished"
-
-
-def test_reap_dead_leaves_finished_runs_alone(store, monkeypatch):
-    run_id = _run(store)
-    store.mark_started(run_id, device="cpu", total_steps=10, pid=_dead_pid())
-    store.finish(run_id, "finished")
-    monkeypatch.setattr(runstore_module, "STALE_AFTER_S", 0.0)
-    assert store.reap_dead() == []
-    assert store.get_run(run_id).status == "finished"
 
 
 # ---- concurrency ------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from resnet_viz.config import TrainConfig
 from resnet_viz.store import RunStore
-from resnet_viz.store import runstore as runstore_mod
 from resnet_viz.train import launcher
 
 from ..conftest import wait_for as _wait_for
@@ -45,7 +44,7 @@ def test_preset_run_prints_progress_and_one_json_line(tmp_path):
     assert out_model.exists()
     # The run is in the same store the app reads.
     run = RunStore(tmp_path / "runs").get_run(summary["run_id"])
-    assert run.status == "finished" and run.config["epochs"] == 1
+    assert run.status == "finished" and run.config.epochs == 1
 
 
 def test_bad_settings_exit_2_with_a_message(tmp_path):
@@ -112,8 +111,8 @@ def test_dead_worker_found_after_a_server_restart(tmp_path, monkeypatch):
     dead = subprocess.Popen(["true"])
     dead.wait()
     store.mark_started(run_id, device="cpu", total_steps=10, pid=dead.pid)
-    monkeypatch.setattr(runstore_mod, "STALE_AFTER_S", 0.0)
-    assert store.reap_dead() == [run_id]
+    monkeypatch.setattr(launcher, "STALE_AFTER_S", 0.0)
+    assert launcher.reap_dead(store) == [run_id]
     assert store.get_run(run_id).status == "interrupted"
 
 

@@ -77,13 +77,13 @@ def test_every_member_gets_a_checkpoint_and_a_summary_line(store):
     assert [m["name"] for m in summary["models"]] == ["resnet8", "plain8", "resnet14"]
     assert [m["member"] for m in summary["models"]] == [0, 1, 2]
     for i, (arch, skip) in enumerate([("resnet8", 1.0), ("resnet8", 0.0), ("resnet14", 1.0)]):
-        model, meta = load_checkpoint(store.run_dir(run_id) / f"model-{i}.safetensors")
+        model, meta = load_checkpoint(store.checkpoint_path(run_id, i))
         assert meta["model"]["arch"] == arch and meta["member_index"] == i
         assert meta["model"]["skip"] == [skip]  # as configured: no live change
         assert meta["block_skip"] == [skip] * len(residual_blocks(model))
         assert {b.skip_scale for _, b in residual_blocks(model)} == {skip}
         assert meta["classes"][0] == "circle" and len(meta["mean"]) == 3
-    assert [n for n, _ in store.member_configs(run_id)] == ["resnet8", "plain8", "resnet14"]
+    assert store.get_run(run_id).members == ("resnet8", "plain8", "resnet14")
     assert store.member_layers(run_id, 2, "block")[-1] == "layer3.1"
 
 

@@ -198,14 +198,3 @@ def test_out_of_memory_says_what_to_do(store, monkeypatch):
     run_id, _ = train(store, tiny(epochs=1))
     run = store.get_run(run_id)
     assert run.status == "failed" and "Lower the batch size" in run.reason
-
-
-def test_member_labels():
-    from resnet_viz.config import ModelConfig
-    from resnet_viz.train import member_label
-
-    assert member_label(ModelConfig("resnet20")) == "resnet20"
-    assert member_label(ModelConfig("resnet20", skip=(0.0,))) == "plain20"
-    assert member_label(ModelConfig("resnet20", skip=(1, 0, 1), batchnorm=False)) == (
-        "resnet20 skip 1,0,1 no-BN"
-    )

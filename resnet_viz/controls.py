@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 KINDS = ("skip", "lr", "bn")
 BN_MODES = ("batch", "frozen")

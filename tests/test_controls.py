@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from resnet_viz.controls import Change, member_states, parse_scheduled, stage_of
 from resnet_viz.errors import ConfigError
-from resnet_viz.train.controls import Change, member_states, parse_scheduled, stage_of
 
 
 def test_scheduled_controls_read_back():
