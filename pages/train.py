@@ -10,9 +10,9 @@ from resnet_viz.errors import ResNetVizError
 from resnet_viz.figures.training import line_figure
 from resnet_viz.paths import data_root, resolve_under
 from resnet_viz.train.cohort import lr_schedule
-from resnet_viz.train.launcher import launch, prewarm
+from resnet_viz.train.launcher import prewarm
 from resnet_viz.train.presets import PRESETS, get_preset
-from resnet_viz.ui.launch import start_row
+from resnet_viz.ui.launch import start_row, twin_button
 
 ui.route_through_app()
 
@@ -222,38 +222,9 @@ start_row(
 )
 
 
-def train_with_twin(run_id: str) -> None:
-    """Offer the run's setup again as a two-member cohort with its plain (or residual) twin."""
-    record = ui.store().get_run(run_id)
-    if record is None or len(record.members) != 1:
-        return
-    try:
-        cohort = record.config.with_twin()
-    except ResNetVizError:
-        return  # a record from an older version that no longer validates: nothing to offer
-    twin = cohort.cohort[0]
-    kind = "plain" if twin.plain else "residual"
-    clicked = st.button(
-        f"Train again with its {kind} twin ({twin.label})",
-        icon=":material/compare_arrows:",
-        key="train.twin",
-        help="Starts a cohort in the Skip Lab: this setup and its twin in lockstep, same batches "
-        "and the same initial weights, with live skip controls and a lesion study afterwards.",
-    )
-    if clicked:
-        try:
-            new_id = launch(ui.store(), cohort)
-        except ResNetVizError as err:
-            st.error(f"Cannot start: {err}")
-            return
-        prewarm(ui.store())
-        st.session_state["lab.run_id"] = new_id
-        st.switch_page("pages/skiplab.py", query_params={"run": new_id})
-
-
 run_id = st.session_state.get("train.run_id") or st.query_params.get("run")
 if run_id:
-    train_with_twin(run_id)
+    twin_button(run_id)
     ui.show_run(run_id, key="train")
 else:
     st.info(

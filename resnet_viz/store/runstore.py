@@ -23,7 +23,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -449,9 +449,18 @@ class RunStore:
         return {i: {g: tuple(v) for g, v in json.loads(text).items()} for i, text in rows}
 
     def layer_series(
-        self, run_id: str, kind: str, member: int = 0, *, max_points: int | None = None
+        self,
+        run_id: str,
+        kind: str,
+        member: int = 0,
+        *,
+        max_points: int | None = None,
+        layers: Sequence[str] | None = None,
     ) -> LayerSeries:
-        layers = self.member_layers(run_id, member, KIND_GROUP.get(kind, CONV_LAYERS))
+        """Statistic ``kind`` of every layer over the steps, thinned in SQL to about
+        ``max_points`` steps; ``layers``: the column names, when the caller has them."""
+        if layers is None:
+            layers = self.member_layers(run_id, member, KIND_GROUP.get(kind, CONV_LAYERS))
         with self._read() as con:
             n = con.execute(
                 "SELECT COUNT(*) FROM layer_stats WHERE run_id=? AND member=? AND kind=?",
@@ -465,13 +474,35 @@ class RunStore:
                 "WHERE rn % ? = 0 OR rn = ? ORDER BY step",
                 (run_id, member, kind, stride, n - 1),
             ).fetchall()
-        steps = np.array([r[0] for r in rows], dtype=np.int64)
-        width = len(layers)
-        values = np.zeros((len(rows), width), dtype=np.float32)
-        for i, (_, blob) in enumerate(rows):
-            vec = np.frombuffer(blob, dtype="<f4")
-            values[i, : min(width, vec.size)] = vec[:width]
-        return LayerSeries(layers, steps, values)
+        return _series(tuple(layers), rows)
+
+    def latest_layer_stats(
+        self,
+        run_id: str,
+        kind: str,
+        members: Iterable[int] = (0,),
+        *,
+        layers: Mapping[int, Sequence[str]] | None = None,
+    ) -> dict[int, LayerSeries]:
+        """``{member: its last row of statistic kind}`` (an empty series before the first), by
+        one indexed lookup a member: what an "at the last evaluation" panel draws. ``layers``:
+        ``{member: column names}`` when the caller has them."""
+        group = KIND_GROUP.get(kind, CONV_LAYERS)
+        members = list(members)
+        if layers is None:
+            layers = {m: self.member_layers(run_id, m, group) for m in members}
+        with self._read() as con:
+            return {
+                m: _series(
+                    tuple(layers.get(m, ())),
+                    con.execute(
+                        "SELECT step, data FROM layer_stats WHERE run_id=? AND member=? "
+                        "AND kind=? ORDER BY step DESC LIMIT 1",
+                        (run_id, m, kind),
+                    ).fetchall(),
+                )
+                for m in members
+            }
 
     def events(self, run_id: str) -> list[Event]:
         with self._read() as con:
@@ -532,6 +563,18 @@ class RunStore:
                 (run_id, kind),
             ).fetchall()
         return {r[0]: json.loads(r[1]) for r in rows}
+
+
+def _series(layers: tuple[str, ...], rows: list[tuple[int, bytes]]) -> LayerSeries:
+    """A LayerSeries from ``(step, float32 blob)`` rows; a blob shorter than ``layers`` is
+    padded with zeros, a longer one cut."""
+    steps = np.array([r[0] for r in rows], dtype=np.int64)
+    width = len(layers)
+    values = np.zeros((len(rows), width), dtype=np.float32)
+    for i, (_, blob) in enumerate(rows):
+        vec = np.frombuffer(blob, dtype="<f4")
+        values[i, : min(width, vec.size)] = vec[:width]
+    return LayerSeries(layers, steps, values)
 
 
 def _config(text: str, name: str) -> TrainConfig:

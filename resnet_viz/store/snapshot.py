@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..keys import BLOCK_LAYERS, CONV_LAYERS
+from ..keys import BLOCK_LAYERS, CONV_LAYERS, KIND_GROUP
 from .runstore import Event, LayerSeries, RunRecord, RunStore
 
 T = TypeVar("T")
@@ -64,10 +64,24 @@ class RunSnapshot:
             lambda: self.store.scalars(self.run.id, key, member, max_points=max_points, last=last),
         )
 
+    def _names(self, kind: str, member: int) -> tuple[str, ...]:
+        return self.layers.get(member, {}).get(KIND_GROUP.get(kind, CONV_LAYERS), ())
+
     def layer_series(self, kind: str, member: int = 0, *, max_points: int | None = None):
         return self._once(
             ("layers", kind, member, max_points),
-            lambda: self.store.layer_series(self.run.id, kind, member, max_points=max_points),
+            lambda: self.store.layer_series(
+                self.run.id, kind, member, max_points=max_points, layers=self._names(kind, member)
+            ),
+        )
+
+    def latest_layer_stats(self, kind: str) -> dict[int, LayerSeries]:
+        """``{member: its last row of kind}`` for every member (empty before the first)."""
+        members = [i for i, _ in self.members]
+        names = {i: self._names(kind, i) for i in members}
+        return self._once(
+            ("latest layers", kind),
+            lambda: self.store.latest_layer_stats(self.run.id, kind, members, layers=names),
         )
 
     def every_layer_series(

@@ -1,5 +1,5 @@
-"""The Start row the Train page and the Skip Lab share: the setup in one line, a Start button,
-and the launch of a worker for it."""
+"""Starting runs from the pages: the Start row the Train page and the Skip Lab share (the setup
+in one line, a Start button), and the Train page's offer to train a run again with its twin."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ from ..train import launcher
 from .resources import store
 
 
+def _launch(cfg: TrainConfig) -> str | None:
+    """Record ``cfg`` and start its worker; the run id, or ``None`` after saying why not."""
+    try:
+        run_id = launcher.launch(store(), cfg)
+    except ResNetVizError as err:
+        st.error(f"Cannot start: {err}")
+        return None
+    launcher.prewarm(store())  # the next Start gets a warm worker too
+    return run_id
+
+
 def start_row(cfg: TrainConfig | None, summary: str, *, label: str, icon: str, key: str) -> None:
     """Show ``summary`` and a Start button (disabled without a valid ``cfg``). On Start, launch
     the run, remember it in ``st.session_state[key]`` and the URL's ``run``, and say so."""
@@ -18,14 +29,32 @@ def start_row(cfg: TrainConfig | None, summary: str, *, label: str, icon: str, k
     if cfg is not None:
         left.markdown(summary)
     start = right.button(label, icon=icon, type="primary", width="stretch", disabled=cfg is None)
-    if not start or cfg is None:
+    if not start or cfg is None or (run_id := _launch(cfg)) is None:
         return
-    try:
-        run_id = launcher.launch(store(), cfg)
-    except ResNetVizError as err:
-        st.error(f"Cannot start: {err}")
-        return
-    launcher.prewarm(store())  # the next Start gets a warm worker too
     st.session_state[key] = run_id
     st.query_params["run"] = run_id
     st.toast(f"Started {cfg.name} ({run_id}).", icon=icon)
+
+
+def twin_button(run_id: str) -> None:
+    """Offer a single-model run's setup again as a two-member cohort with its plain (or
+    residual) twin; on a click, start it and open it in the Skip Lab."""
+    record = store().get_run(run_id)
+    if record is None or len(record.members) != 1:
+        return
+    try:
+        cohort = record.config.with_twin()
+    except ResNetVizError:
+        return  # a record from an older version that no longer validates: nothing to offer
+    twin = cohort.cohort[0]
+    kind = "plain" if twin.plain else "residual"
+    clicked = st.button(
+        f"Train again with its {kind} twin ({twin.label})",
+        icon=":material/compare_arrows:",
+        key="train.twin",
+        help="Starts a cohort in the Skip Lab: this setup and its twin in lockstep, same batches "
+        "and the same initial weights, with live skip controls and a lesion study afterwards.",
+    )
+    if clicked and (new_id := _launch(cohort)) is not None:
+        st.session_state["lab.run_id"] = new_id
+        st.switch_page("pages/skiplab.py", query_params={"run": new_id})

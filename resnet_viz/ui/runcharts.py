@@ -24,7 +24,7 @@ from ..figures.training import (
     member_colour,
     smooth,
 )
-from ..store import RunRecord, RunSnapshot, thin_indices
+from ..store import LayerSeries, RunRecord, RunSnapshot, thin_indices
 
 # Points per trace. The browser redraws every chart while a run is live, and on a 2-core laptop
 # that redraw competes with training itself: keep it light.
@@ -228,11 +228,10 @@ def blocks(snap: RunSnapshot, key: str, charts: Charts) -> None:
     if snap.cohort:
         _cohort_blocks(snap, key, charts)
         return
-    ratio = snap.layer_series(keys.RESIDUAL_RATIO)
+    ratio = snap.latest_layer_stats(keys.RESIDUAL_RATIO)[0]
     if not len(ratio.steps):
         return
     with st.expander("Residual blocks at the last evaluation"):
-        std = snap.layer_series(keys.RESPONSE_STD)
         c1, c2 = st.columns(2)
         charts.show(
             c1,
@@ -241,13 +240,14 @@ def blocks(snap: RunSnapshot, key: str, charts: Charts) -> None:
                 ratio.layers, ratio.values[-1], title="‖F(x)‖ / ‖x‖ per block", y_title="ratio"
             ),
         )
-        charts.show(
-            c2,
-            f"{key}.std",
-            lambda: block_bars(
+
+        def std_bars() -> go.Figure:
+            std = snap.latest_layer_stats(keys.RESPONSE_STD)[0]
+            return block_bars(
                 std.layers, std.values[-1], title="Response std of F(x) per block", y_title="std"
-            ),
-        )
+            )
+
+        charts.show(c2, f"{key}.std", std_bars)
         st.caption(
             "Left: how much each block changes what passes through it, on 64 validation images "
             "(Veit et al. 2016 find most blocks make small refinements, a ratio well below 1). "
@@ -260,12 +260,16 @@ def blocks(snap: RunSnapshot, key: str, charts: Charts) -> None:
 
 def _cohort_blocks(snap: RunSnapshot, key: str, charts: Charts) -> None:
     members = snap.members
-    ratio = {n: snap.layer_series(keys.RESIDUAL_RATIO, i) for i, n in members}
+
+    def last(kind: str) -> dict[str, LayerSeries]:
+        every = snap.latest_layer_stats(kind)  # one indexed lookup a member, not the series
+        return {n: every[i] for i, n in members}
+
+    ratio = last(keys.RESIDUAL_RATIO)
     if not any(len(r.steps) for r in ratio.values()):
         return
     colours = {n: i for i, n in members}
     with st.expander("Residual blocks at the last evaluation, every member"):
-        std = {n: snap.layer_series(keys.RESPONSE_STD, i) for i, n in members}
         c1, c2 = st.columns(2)
         charts.show(
             c1,
@@ -281,7 +285,11 @@ def _cohort_blocks(snap: RunSnapshot, key: str, charts: Charts) -> None:
             c2,
             f"{key}.std",
             lambda: block_lines(
-                {n: (r.layers, r.values[-1]) for n, r in std.items() if len(r.steps)},
+                {
+                    n: (r.layers, r.values[-1])
+                    for n, r in last(keys.RESPONSE_STD).items()
+                    if len(r.steps)
+                },
                 colours=colours,
             ),
         )

@@ -164,3 +164,31 @@ def pick_images(key: str, loaded: zoo.LoadedModel, *, max_images: int = 4) -> li
         key=f"{key}.samples",
     )
     return [samples[n] for n in names]
+
+
+def pick_model_and_images(
+    key: str, *, max_images: int, images_hint: str = "", missing: str = ""
+) -> tuple[zoo.LoadedModel, list[zoo.Sample]]:
+    """The sidebar's model and pictures. Stops the page with a hint until it has both:
+    ``images_hint`` is a caption under the picture picker, ``missing`` ends the hint shown
+    while no picture is chosen."""
+    with st.sidebar:
+        st.header("Model")
+        loaded = pick_model(key)
+        samples: list[zoo.Sample] = []
+        if loaded is not None:
+            st.header("Images")
+            samples = pick_images(key, loaded, max_images=max_images)
+            if images_hint:
+                st.caption(images_hint)
+    if loaded is None:
+        st.info("Choose a model in the sidebar.", icon=":material/arrow_back:")
+        st.stop()
+    if not samples:
+        st.info(
+            "Choose a picture in the sidebar: a sample, your own upload, or a draw from the "
+            f"model's dataset{missing}.",
+            icon=":material/image:",
+        )
+        st.stop()
+    return loaded, samples

@@ -67,10 +67,12 @@ def test_a_snapshot_reads_each_thing_once(store, run_id, monkeypatch):
         assert snap.best(keys.VAL_ACC) == {0: 0.9, 1: 0.3}
         assert snap.latest(keys.VAL_ACC) == {0: 0.7, 1: 0.3}
         assert snap.conv_layers(1) == ("c1",) and snap.block_layers(0) == ("layer1.0",)
+        last = snap.latest_layer_stats(keys.GRAD_NORM)
+        assert last[1].layers == ("c1",) and last[1].values.tolist() == [[1.0]]
         snap.events  # noqa: B018
-    # one scalar series, two layer series (each reads its names and its rows), one
-    # latest-and-best, the layer names, the events
-    assert len(opened) == 1 + 2 * 2 + 1 + 1 + 1
+    # one scalar series, two layer series and their last rows (the names come with the layer
+    # names, read once), one latest-and-best, the events
+    assert len(opened) == 1 + 2 + 1 + 1 + 1 + 1
     assert len(snap.scalars(keys.TRAIN_LOSS, 0)[0]) == 30
 
 

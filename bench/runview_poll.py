@@ -1,0 +1,147 @@
+"""Server CPU per live-view poll: what one run of the run view's fragment costs the Streamlit
+server, for a 6-member Skip Lab cohort and, as the baseline measured in the same run, for a
+single-model run with the same number of steps.
+
+The store holds a synthetic live run (status ``running``, a fresh heartbeat) of ``--steps``
+logged steps: per-batch loss/accuracy/lr and per-layer gradient norms every step, throughput
+and weight statistics every 5 steps, an evaluation with block probes every 50. The Skip Lab
+page is opened in AppTest on ``?run=ID``; each poll runs the page once, and the fragment's
+share (the live view itself) is timed with ``time.thread_time`` around ``runview._live``,
+together with the number of SQLite connections it opened. Two kinds of poll: figures rebuilt
+(every 3 s on a small CPU) and figures re-sent from the cache (the polls in between).
+
+    python bench/runview_poll.py [--steps 1000] [--polls 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# RESNET_VIZ_BENCH_ROOT: measure another checkout (e.g. a worktree of an older commit).
+ROOT = os.environ.get("RESNET_VIZ_BENCH_ROOT", str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, ROOT)
+
+import resnet_viz  # noqa: E402, I001  (sets OMP_WAIT_POLICY before torch starts its threads)
+import numpy as np  # noqa: E402
+
+MEMBERS = ("plain20", "plain56", "resnet20", "resnet56", "resnet20 skip 0.5", "plain32")
+
+
+def fill(store, run_id: str, members: int, steps: int) -> None:
+    """A live run of ``steps`` logged steps for ``members`` members (names as ResNet-20's)."""
+    conv = [f"conv{i}" for i in range(20)]
+    blocks = [f"layer{s}.{b}" for s in (1, 2, 3) for b in range(3)]
+    for m in range(members):
+        store.set_layers(run_id, m, {"conv": conv, "block": blocks})
+    store.mark_started(run_id, device="cpu", total_steps=steps * 2, pid=os.getpid())
+    rng = np.random.default_rng(0)
+    for first in range(1, steps + 1, 50):
+        scalars, stats = [], []
+        for m in range(members):
+            for s in range(first, first + 50):
+                scalars += [
+                    (m, "train/loss", s, 2.3 / (1 + s / 200) + rng.random() * 0.1),
+                    (m, "train/acc", s, min(1.0, s / steps)),
+                    (m, "lr", s, 0.1),
+                ]
+                stats.append((m, "grad_norm", s, rng.random(len(conv)).astype(np.float32)))
+                if s % 5 == 0:
+                    scalars.append((m, "throughput", s, 900.0))
+                    for kind in ("weight_norm", "update_ratio"):
+                        stats.append((m, kind, s, rng.random(len(conv)).astype(np.float32)))
+            last = first + 49
+            scalars += [(m, "val/loss", last, 1.0), (m, "val/acc", last, 0.5 + last / steps / 3)]
+            for kind in ("residual_ratio", "response_std"):
+                stats.append((m, kind, last, rng.random(len(blocks)).astype(np.float32)))
+        store.write_batch(run_id, step=first + 49, scalars=scalars, layer_stats=stats)
+
+
+def measure(run_id: str, polls: int) -> dict[str, float]:
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import AppTest
+
+    from resnet_viz.store import RunStore
+    from resnet_viz.ui import runcharts, runview
+
+    app = Path(resnet_viz.__file__).resolve().parents[1] / "app.py"
+    PagesManager.uses_pages_directory = False
+    original_live, original_connect = runview._live, RunStore._connect
+    seen: list[tuple[float, int]] = []
+    opened = [0]
+
+    def connect(self):
+        opened[0] += 1
+        return original_connect(self)
+
+    def live(*args, **kwargs):
+        opened[0], t = 0, time.thread_time()
+        original_live(*args, **kwargs)
+        seen.append((time.thread_time() - t, opened[0]))
+
+    runview._live, RunStore._connect = live, connect
+    try:
+        at = AppTest.from_file(str(app), default_timeout=120)
+        at.run()
+        at.switch_page("pages/skiplab.py")
+        at.query_params["run"] = run_id
+        out = {}
+        for mode, period in (("rebuilt", 0.0), ("cached", 1e9)):
+            runcharts.CHART_SECONDS_SMALL_CPU = runcharts.CHART_SECONDS = period
+            at.run()  # warm-up (imports, first figures)
+            assert not at.exception, at.exception
+            seen.clear()
+            for _ in range(polls):
+                at.run()
+            cpu = statistics.median(s for s, _ in seen)
+            out[f"{mode} ms"], out[f"{mode} reads"] = (
+                cpu * 1000,
+                statistics.median(n for _, n in seen),
+            )
+        return out
+    finally:
+        runview._live, RunStore._connect = original_live, original_connect
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--polls", type=int, default=10)
+    args = p.parse_args()
+    os.environ["RESNET_VIZ_PREWARM"] = "0"
+    from resnet_viz.config import TrainConfig, parse_member
+    from resnet_viz.store import RunStore
+    from resnet_viz.train.launcher import record_run
+
+    members = [parse_member(m) for m in MEMBERS]
+    results = {}
+    for label, cohort in (("single", members[:1]), ("cohort of 6", members)):
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["RESNET_VIZ_RUNS_DIR"] = tmp
+            store = RunStore(tmp)
+            cfg = TrainConfig(name=label, model=cohort[0], cohort=tuple(cohort[1:]))
+            run_id = record_run(store, cfg)
+            fill(store, run_id, len(cohort), args.steps)
+            results[label] = measure(run_id, args.polls)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(f"{args.steps} logged steps, median of {args.polls} polls (server thread CPU)")
+    for label, r in results.items():
+        print(
+            f"{label:>12}: rebuilt {r['rebuilt ms']:7.1f} ms, {r['rebuilt reads']:4.0f} reads | "
+            f"cached {r['cached ms']:7.1f} ms, {r['cached reads']:4.0f} reads"
+        )
+    base, six = results["single"], results["cohort of 6"]
+    print(
+        f"ratio cohort/single: rebuilt {six['rebuilt ms'] / base['rebuilt ms']:.2f}×, "
+        f"cached {six['cached ms'] / base['cached ms']:.2f}×"
+    )
+
+
+if __name__ == "__main__":
+    main()
