@@ -12,13 +12,14 @@ plain network: a plain twin trained without skips has learnt to work without the
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..models import residual_blocks, set_skip
+from ..models import residual_blocks, set_skip, stages
 from .anatomy import BlockStats, block_stats
 from .capture import FULL, Capture, Reduce, capture
 
@@ -26,6 +27,44 @@ from .capture import FULL, Capture, Reduce, capture
 def skip_scales(model: nn.Module) -> list[float]:
     """The current skip scale of every residual block, network order."""
     return [float(block.skip_scale) for _, block in residual_blocks(model)]
+
+
+def is_plain(model: nn.Module) -> bool:
+    """Every skip off: a plain network, not a residual one."""
+    return not any(skip_scales(model))
+
+
+def stage_blocks(model: nn.Module) -> list[list[str]]:
+    """The qualified names of each stage's residual blocks, network order."""
+    named = {id(block): name for name, block in residual_blocks(model)}
+    return [[named[id(block)] for block in group] for group in stages(model)]
+
+
+def chosen_scales(
+    blocks: Sequence[str], trained: Sequence[float], on: Collection[str]
+) -> tuple[float, ...]:
+    """One skip scale per block (``blocks``, network order) with the skip on only in ``on``: the
+    trained scale where it is on (1 for a block trained without its skip), 0 elsewhere."""
+    return tuple(
+        (s if s > 0 else 1.0) if n in on else 0.0 for n, s in zip(blocks, trained, strict=True)
+    )
+
+
+def switched_off(blocks: Sequence[str], scales: Sequence[float]) -> list[str]:
+    """The blocks whose skip ``scales`` switch off, network order."""
+    return [n for n, s in zip(blocks, scales, strict=True) if s == 0]
+
+
+def off_label(off: Sequence[str]) -> str:
+    """A short name for a model with the skips of ``off`` switched off."""
+    return f"skips off in {', '.join(off)}" if len(off) <= 3 else f"{len(off)} skips off"
+
+
+def runs_before(order: Sequence[str], layer: str, off: Sequence[str]) -> bool:
+    """Whether ``layer`` runs before the first block of ``off`` (``order``: layer names in
+    network order), so switching those skips off cannot change its maps. False when ``off`` is
+    empty."""
+    return bool(off) and order.index(layer) < min(order.index(n) for n in off)
 
 
 def with_skips(model: nn.Module, scales: Sequence[float]) -> nn.Module:
@@ -102,6 +141,14 @@ def compare_skips(
     return unchanged, Inspection(stats, probs, classes, captures)
 
 
+# What the depth view can plot per block: a label → the BlockStats field it reads.
+DEPTH_MEASURES = {
+    "std of F(x) (He et al. 2015, Fig. 7)": "branch_std",
+    "std of the block output": "output_std",
+    "‖F(x)‖ / ‖x‖": "ratio",
+}
+
+
 def response_depth(
     model: nn.Module,
     x: torch.Tensor,
@@ -114,3 +161,13 @@ def response_depth(
     if twin is not None:
         out["plain twin"] = block_stats(twin, x if twin_x is None else twin_x)
     return out
+
+
+def per_block(
+    stats: Mapping[str, BlockStats], measure: str
+) -> tuple[tuple[str, ...], dict[str, np.ndarray]]:
+    """``(block names, one line per model)`` of one of ``DEPTH_MEASURES`` from
+    ``response_depth``'s statistics."""
+    field_ = DEPTH_MEASURES[measure]
+    names = next(iter(stats.values())).names
+    return names, {label: getattr(v, field_) for label, v in stats.items()}

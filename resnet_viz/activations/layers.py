@@ -105,3 +105,9 @@ def _owner(name: str, blocks: dict[str, nn.Module]) -> str | None:
         if name == block or name.startswith(block + "."):
             return block
     return None
+
+
+def first_block(layers: list[Layer]) -> str:
+    """The name of the first residual block in ``layers`` (the first layer where there is
+    none): where a layer list starts."""
+    return next((layer.name for layer in layers if layer.kind == "block"), layers[0].name)

@@ -5,11 +5,19 @@ from __future__ import annotations
 import torch
 
 from resnet_viz.activations import (
+    DEPTH_MEASURES,
     Reduce,
+    chosen_scales,
     compare_skips,
     inspect,
+    is_plain,
+    off_label,
+    per_block,
     response_depth,
+    runs_before,
     skip_scales,
+    stage_blocks,
+    switched_off,
     with_skips,
 )
 from resnet_viz.models import set_skip
@@ -86,3 +94,52 @@ def test_the_private_copy_carries_no_hooks_of_the_shared_model(trained8, image32
     with torch.no_grad():
         copy_(image32)
     assert calls == []
+
+
+def test_plain_and_the_blocks_of_each_stage(trained8, resnet18):
+    assert not is_plain(trained8)
+    assert is_plain(with_skips(trained8, [0.0, 0.0, 0.0]))
+    assert not is_plain(with_skips(trained8, [0.0, 0.5, 0.0]))
+    assert stage_blocks(trained8) == [["layer1.0"], ["layer2.0"], ["layer3.0"]]
+    assert stage_blocks(resnet18) == [[f"layer{i}.0", f"layer{i}.1"] for i in range(1, 5)]
+
+
+def test_chosen_scales_keep_the_trained_scale_where_the_skip_is_on():
+    blocks = ["layer1.0", "layer2.0", "layer3.0"]
+    assert chosen_scales(blocks, [1.0, 0.5, 1.0], {"layer1.0", "layer2.0", "layer3.0"}) == (
+        1.0,
+        0.5,
+        1.0,
+    )
+    assert chosen_scales(blocks, [1.0, 0.5, 1.0], ["layer2.0"]) == (0.0, 0.5, 0.0)
+    # A block trained without its skip gets the plain skip (scale 1) when switched on.
+    assert chosen_scales(blocks, [0.0, 0.0, 0.0], ["layer3.0"]) == (0.0, 0.0, 1.0)
+    assert chosen_scales(blocks, [1.0, 1.0, 1.0], []) == (0.0, 0.0, 0.0)
+
+
+def test_the_switched_off_blocks_and_their_label():
+    blocks = [f"layer{i}.{j}" for i in range(1, 4) for j in range(2)]
+    off = switched_off(blocks, (1.0, 0.0, 1.0, 0.0, 0.0, 1.0))
+    assert off == ["layer1.1", "layer2.1", "layer3.0"]
+    assert off_label(off) == "skips off in layer1.1, layer2.1, layer3.0"
+    assert off_label(["layer2.0"]) == "skips off in layer2.0"
+    assert off_label(switched_off(blocks, [0.0] * 6)) == "6 skips off"
+
+
+def test_a_layer_before_the_first_switched_off_block_cannot_change():
+    order = ["conv1", "layer1.0.conv1", "layer1.0", "layer2.0.conv1", "layer2.0", "layer3.0"]
+    assert runs_before(order, "layer2.0.conv1", ["layer2.0"])  # inside the block: its input
+    assert runs_before(order, "conv1", ["layer3.0", "layer1.0"])
+    assert not runs_before(order, "layer2.0", ["layer2.0"])
+    assert not runs_before(order, "layer3.0", ["layer3.0", "layer1.0"])
+    assert not runs_before(order, "conv1", [])  # nothing switched off
+
+
+def test_per_block_reads_each_measure_for_every_model(trained8, image32):
+    stats = response_depth(trained8, image32, with_skips(trained8, [0.0, 0.0, 0.0]))
+    for measure, field in DEPTH_MEASURES.items():
+        names, lines = per_block(stats, measure)
+        assert names == ("layer1.0", "layer2.0", "layer3.0")
+        assert list(lines) == ["this model", "plain twin"]
+        assert lines["plain twin"] is getattr(stats["plain twin"], field)
+    assert set(DEPTH_MEASURES.values()) == {"branch_std", "output_std", "ratio"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from resnet_viz.activations import block_label, pickable_layers
+from resnet_viz.activations import Layer, block_label, first_block, pickable_layers
 from resnet_viz.models import build_model, residual_blocks
 
 from .conftest import assert_unchanged, fingerprint
@@ -80,3 +80,12 @@ def test_models_without_batchnorm_list_no_identity_layers():
 def test_block_label():
     assert block_label("layer3.1") == "stage 3 · block 2"
     assert block_label("features.0") == "features.0"
+
+
+def test_the_list_starts_at_the_first_block(trained8):
+    assert first_block(pickable_layers(trained8, 32)) == "layer1.0"
+    stem = [
+        Layer("conv1", "conv1", "conv", None, (16, 32, 32)),
+        Layer("relu", "relu", "relu", None, (16, 32, 32)),
+    ]
+    assert first_block(stem) == "conv1"  # no block: the first layer
