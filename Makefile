@@ -44,6 +44,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/time_to_accuracy.py
 	$(BIN)/python bench/explain_speed.py
 	$(BIN)/python bench/activation_redraw.py
+	$(BIN)/python bench/runview_poll.py
 
 # The bundled default model, made by the project's own training command.
 assets: $(VENV)/.app

@@ -80,6 +80,11 @@ def _thinned(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 # The train (per batch) and validation scalar of each curve chart.
 METRICS = {"loss": (keys.TRAIN_LOSS, keys.VAL_LOSS), "acc": (keys.TRAIN_ACC, keys.VAL_ACC)}
+# Title, what a cohort's title adds, y axis title.
+CURVE_TITLES = {
+    "loss": ("Loss", " (train smoothed, val dashed; log scale)", "cross-entropy"),
+    "acc": ("Accuracy", " (train smoothed, val dashed)", "accuracy"),
+}
 
 
 def curves(snap: RunSnapshot, markers: list[Marker], key: str, charts: Charts) -> None:
@@ -105,27 +110,16 @@ def curves(snap: RunSnapshot, markers: list[Marker], key: str, charts: Charts) -
                 smoothed["val"] = val
         return smoothed, raw, styles
 
-    def loss_figure() -> go.Figure:
-        lines, raw, styles = curves("loss")
+    def metric_figure(metric: str) -> go.Figure:
+        lines, raw, styles = curves(metric)
+        title, cohort_note, y_title = CURVE_TITLES[metric]
         return line_figure(
             lines,
-            title="Loss" + (" (train smoothed, val dashed; log scale)" if multi else ""),
-            y_title="cross-entropy",
-            # Members differ by orders of magnitude (a plain net's early val loss can be in the
-            # thousands): on a linear axis the others would be flat lines at the bottom.
-            log_y=multi,
-            faint=raw,
-            markers=markers,
-            styles=styles,
-            legend_below=multi,
-        )
-
-    def acc_figure() -> go.Figure:
-        lines, raw, styles = curves("acc")
-        return line_figure(
-            lines,
-            title="Accuracy" + (" (train smoothed, val dashed)" if multi else ""),
-            y_title="accuracy",
+            title=title + (cohort_note if multi else ""),
+            y_title=y_title,
+            # Members' losses differ by orders of magnitude (a plain net's early val loss can
+            # be in the thousands): on a linear axis the others would be flat lines.
+            log_y=multi and metric == "loss",
             faint=raw,
             markers=markers,
             styles=styles,
@@ -152,8 +146,8 @@ def curves(snap: RunSnapshot, markers: list[Marker], key: str, charts: Charts) -
         )
 
     c1, c2, c3 = st.columns([2, 2, 1.4])
-    charts.show(c1, f"{key}.loss", loss_figure)
-    charts.show(c2, f"{key}.acc", acc_figure)
+    charts.show(c1, f"{key}.loss", lambda: metric_figure("loss"))
+    charts.show(c2, f"{key}.acc", lambda: metric_figure("acc"))
     charts.show(c3, f"{key}.lr", lr_figure)
 
 
