@@ -100,21 +100,14 @@ with st.sidebar:
     device, why = pick_device("auto")
     st.caption(f"**{device}** — {why} Presets are sized for it (deeper and longer on a GPU).")
 
-try:
-    cfg = config_from_widgets()
-except ResNetVizError as err:
-    cfg = None
-    st.error(f"This cohort cannot run: {err}")
-
-start_row(
-    cfg,
-    f"**{TITLES[choice]}** · {cfg.describe()}" if cfg else "",
+cfg, run_id = start_row(
+    config_from_widgets,
+    lambda cfg: f"**{TITLES[choice]}** · {cfg.describe()}",
+    what="cohort",
     label="Start experiment",
     icon=":material/science:",
     key="lab.run_id",
 )
-
-run_id = st.session_state.get("lab.run_id") or st.query_params.get("run")
 if not run_id:
     st.info(
         "Pick an experiment in the sidebar and press **Start experiment**. Each member's curves "

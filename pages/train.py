@@ -6,7 +6,6 @@ from resnet_viz import ui
 from resnet_viz.archs import ARCHS, CIFAR_ARCHS, depth, stage_count
 from resnet_viz.config import DATASETS, DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet_viz.devices import pick_device
-from resnet_viz.errors import ResNetVizError
 from resnet_viz.figures.training import line_figure
 from resnet_viz.paths import data_root, resolve_under
 from resnet_viz.train.cohort import lr_schedule
@@ -37,7 +36,10 @@ def config_from_widgets() -> TrainConfig:
     stages = stage_names(ss["model.arch"])
     flat = {k: ss[k] for k in TrainConfig().flat() if k in ss and k != "model.skip"}
     flat["model.skip"] = ",".join("1" if s in (ss["skips"] or []) else "0" for s in stages)
-    return get_preset("default").with_overrides(flat)
+    cfg = get_preset("default").with_overrides(flat)
+    if cfg.data.dataset != "shapes" and cfg.data.folder:
+        resolve_under(data_root(), cfg.data.folder)  # raises InputError if it leaves the root
+    return cfg
 
 
 def apply_preset() -> None:
@@ -205,24 +207,14 @@ with st.sidebar:
     device, why = pick_device(st.session_state["device"])
     st.caption(f"**{device}** — {why}")
 
-try:
-    cfg = config_from_widgets()
-    if cfg.data.dataset != "shapes" and cfg.data.folder:
-        resolve_under(data_root(), cfg.data.folder)
-except ResNetVizError as err:
-    cfg = None
-    st.error(f"This setup cannot run: {err}")
-
-start_row(
-    cfg,
-    f"**{cfg.name}** · {cfg.describe()} · on {device}" if cfg else "",
+cfg, run_id = start_row(
+    config_from_widgets,
+    lambda cfg: f"**{cfg.name}** · {cfg.describe()} · on {device}",
+    what="setup",
     label="Start training",
     icon=":material/play_arrow:",
     key="train.run_id",
 )
-
-
-run_id = st.session_state.get("train.run_id") or st.query_params.get("run")
 if run_id:
     twin_button(run_id)
     ui.show_run(run_id, key="train")

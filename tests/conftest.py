@@ -66,3 +66,19 @@ def wait_for(predicate, timeout: float = 60.0, what: str = "condition", every: f
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def fill_steps(store, run_id: str, n: int) -> None:
+    """Log ``n`` steps of member 0 of ``run_id`` in one batch: ``train/loss`` = the step, and a
+    two-layer ``grad_norm`` of ``(step, -step)``."""
+    import numpy as np
+
+    store.set_layers(run_id, 0, {"conv": ["a", "b"]})
+    store.write_batch(
+        run_id,
+        step=n,
+        scalars=[(0, "train/loss", s, float(s)) for s in range(1, n + 1)],
+        layer_stats=[
+            (0, "grad_norm", s, np.array([s, -s], dtype=np.float32)) for s in range(1, n + 1)
+        ],
+    )

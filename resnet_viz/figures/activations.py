@@ -81,18 +81,7 @@ def feature_grid(
     k, h, w = maps.shape
     cols = max(1, min(cols or math.ceil(math.sqrt(k)), k))  # near-square grid by default
     z = tile(maps, cols)
-    scale = heatmap_scale(z)
-    bar = "per-channel min → max" if per_channel else "activation"
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            colorscale=scale["colorscale"],
-            zmin=scale["cmin"],
-            zmax=scale["cmax"],
-            colorbar={"title": {"text": bar}},
-            hovertemplate="%{z:.3g}<extra></extra>",
-        )
-    )
+    fig = go.Figure(_heatmap(z, "per-channel min → max" if per_channel else "activation"))
     label = {
         "showarrow": False,
         "xanchor": "left",
@@ -265,6 +254,19 @@ def anatomy_figure(anatomy: Anatomy, channel: int | None = None) -> go.Figure:
     return _layout(go.Figure(data, layout), title, height=300)
 
 
+def _heatmap(z: np.ndarray, label: str) -> go.Heatmap:
+    """Tiles ``z`` on their own colour scale (diverging about 0 when any is negative)."""
+    scale = heatmap_scale(z)
+    return go.Heatmap(
+        z=z,
+        colorscale=scale["colorscale"],
+        zmin=scale["cmin"],
+        zmax=scale["cmax"],
+        colorbar={"title": {"text": label}},
+        hovertemplate="%{z:.3g}<extra></extra>",
+    )
+
+
 def _coloraxis(scale: dict, label: str, **colorbar) -> dict:
     return {
         "colorscale": scale["colorscale"],
@@ -348,17 +350,7 @@ def compare_grid(
     maps = [np.asarray(m, dtype=np.float32) for m in maps]
     k, h, w = maps[0].shape
     z = tile(np.concatenate(maps), k)
-    scale = heatmap_scale(z)
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            colorscale=scale["colorscale"],
-            zmin=scale["cmin"],
-            zmax=scale["cmax"],
-            colorbar={"title": {"text": "activation"}},
-            hovertemplate="%{z:.3g}<extra></extra>",
-        )
-    )
+    fig = go.Figure(_heatmap(z, "activation"))
     fig.update_layout(
         annotations=[
             {

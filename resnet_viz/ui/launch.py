@@ -3,6 +3,8 @@ in one line, a Start button), and the Train page's offer to train a run again wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from ..config import TrainConfig
@@ -22,18 +24,33 @@ def _launch(cfg: TrainConfig) -> str | None:
     return run_id
 
 
-def start_row(cfg: TrainConfig | None, summary: str, *, label: str, icon: str, key: str) -> None:
-    """Show ``summary`` and a Start button (disabled without a valid ``cfg``). On Start, launch
-    the run, remember it in ``st.session_state[key]`` and the URL's ``run``, and say so."""
+def start_row(
+    build: Callable[[], TrainConfig],
+    summary: Callable[[TrainConfig], str],
+    *,
+    what: str,
+    label: str,
+    icon: str,
+    key: str,
+) -> tuple[TrainConfig | None, str | None]:
+    """Build the setup from the page's widgets (if it cannot run, say why, naming it ``what``),
+    show its ``summary`` and a Start button (disabled without a valid setup). On Start, launch
+    the run, remember it in ``st.session_state[key]`` and the URL's ``run``, and say so.
+    Returns the setup and the run to show: the one started here, or the URL's."""
+    try:
+        cfg: TrainConfig | None = build()
+    except ResNetVizError as err:
+        cfg = None
+        st.error(f"This {what} cannot run: {err}")
     left, right = st.columns([4, 1], vertical_alignment="center")
     if cfg is not None:
-        left.markdown(summary)
+        left.markdown(summary(cfg))
     start = right.button(label, icon=icon, type="primary", width="stretch", disabled=cfg is None)
-    if not start or cfg is None or (run_id := _launch(cfg)) is None:
-        return
-    st.session_state[key] = run_id
-    st.query_params["run"] = run_id
-    st.toast(f"Started {cfg.name} ({run_id}).", icon=icon)
+    if start and cfg is not None and (run_id := _launch(cfg)) is not None:
+        st.session_state[key] = run_id
+        st.query_params["run"] = run_id
+        st.toast(f"Started {cfg.name} ({run_id}).", icon=icon)
+    return cfg, st.session_state.get(key) or st.query_params.get("run")
 
 
 def twin_button(run_id: str) -> None:

@@ -15,6 +15,8 @@ import pytest
 from resnet_viz.config import ModelConfig, TrainConfig
 from resnet_viz.store import ACTIVE, STATUSES, RunStore, default_runs_dir
 
+from ..conftest import fill_steps
+
 CONV = ["conv1", "layer1.0.conv1", "layer1.0.conv2", "fc"]
 BLOCKS = ["layer1.0", "layer2.0"]
 
@@ -214,22 +216,10 @@ def test_empty_reads(store):
     assert series.layers == () and series.values.shape == (0, 0)
 
 
-def _fill(store: RunStore, run_id: str, n: int) -> None:
-    store.set_layers(run_id, 0, {"conv": ["a", "b"]})
-    store.write_batch(
-        run_id,
-        step=n,
-        scalars=[(0, "train/loss", s, float(s)) for s in range(1, n + 1)],
-        layer_stats=[
-            (0, "grad_norm", s, np.array([s, -s], dtype=np.float32)) for s in range(1, n + 1)
-        ],
-    )
-
-
 @pytest.mark.parametrize(("n", "max_points"), [(1000, 100), (1000, 7), (101, 100), (50, 2)])
 def test_thinning_keeps_first_last_and_about_max_points(store, n, max_points):
     run_id = _run(store)
-    _fill(store, run_id, n)
+    fill_steps(store, run_id, n)
     steps, values = store.scalars(run_id, "train/loss", max_points=max_points)
     assert max_points // 2 <= len(steps) <= max_points + 1
     assert steps[0] == 1 and steps[-1] == n
@@ -246,7 +236,7 @@ def test_thinning_keeps_first_last_and_about_max_points(store, n, max_points):
 
 def test_no_thinning_below_max_points(store):
     run_id = _run(store)
-    _fill(store, run_id, 20)
+    fill_steps(store, run_id, 20)
     assert store.scalars(run_id, "train/loss", max_points=20)[0].tolist() == list(range(1, 21))
     assert store.layer_series(run_id, "grad_norm", max_points=50).steps.tolist() == list(
         range(1, 21)
@@ -255,7 +245,7 @@ def test_no_thinning_below_max_points(store):
 
 def test_thinning_to_one_point_keeps_the_last(store):
     run_id = _run(store)
-    _fill(store, run_id, 10)
+    fill_steps(store, run_id, 10)
     steps, _ = store.scalars(run_id, "train/loss", max_points=1)
     assert steps[-1] == 10
 
@@ -353,7 +343,7 @@ def test_analyses_per_member_and_kind(store):
 def test_delete_run_removes_rows_and_folder(store):
     run_id, keep = _run(store), _run(store)
     for rid in (run_id, keep):
-        _fill(store, rid, 5)
+        fill_steps(store, rid, 5)
         store.add_event(rid, "info", "x")
         store.add_control(rid, "stop")
         store.put_analysis(rid, 0, "lesion", {})

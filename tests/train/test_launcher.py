@@ -9,13 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from resnet_viz.config import TrainConfig
 from resnet_viz.store import RunStore
 from resnet_viz.train import launcher
 from resnet_viz.train.launcher import pid_alive, reap_dead
+
+from ..conftest import fill_steps
 
 
 @pytest.fixture
@@ -31,18 +32,6 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()  # exited and reaped: the pid names no process now
     return proc.pid
-
-
-def _fill(store: RunStore, run_id: str, n: int) -> None:
-    store.set_layers(run_id, 0, {"conv": ["a", "b"]})
-    store.write_batch(
-        run_id,
-        step=n,
-        scalars=[(0, "train/loss", s, float(s)) for s in range(1, n + 1)],
-        layer_stats=[
-            (0, "grad_norm", s, np.array([s, -s], dtype=np.float32)) for s in range(1, n + 1)
-        ],
-    )
 
 
 def test_pid_alive():
@@ -70,7 +59,7 @@ def test_a_zombie_is_not_alive():
 def test_reap_dead_marks_a_stale_run_of_a_dead_process(store, monkeypatch):
     run_id = _run(store)
     store.mark_started(run_id, device="cpu", total_steps=10, pid=_dead_pid())
-    _fill(store, run_id, 4)
+    fill_steps(store, run_id, 4)
     assert reap_dead(store) == []  # heartbeat is fresh
     assert store.get_run(run_id).status == "running"
     monkeypatch.setattr(launcher, "STALE_AFTER_S", 0.0)
