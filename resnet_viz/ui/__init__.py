@@ -1,5 +1,6 @@
-"""The only streamlit-aware part of the library: cached resources and the run view that the
-Train, Runs and Skip Lab pages share. Pages stay thin: widgets in, this and ``figures`` out."""
+"""The only streamlit-aware part of the library: cached resources, the run view that the Train,
+Runs and Skip Lab pages share, the pickers and page sections of Activations and Explain. Pages
+stay thin: widgets in, this and ``figures`` out."""
 
 from .resources import store
 from .routing import route_through_app
