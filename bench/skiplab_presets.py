@@ -30,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from resnet_viz.config import TrainConfig  # noqa: E402 (after the sys.path line)
+from resnet_viz import keys  # noqa: E402 (after the sys.path line)
+from resnet_viz.config import TrainConfig  # noqa: E402
 from resnet_viz.experiments import final_loss  # noqa: E402
 from resnet_viz.experiments.lesion import LesionResult  # noqa: E402
 from resnet_viz.store import RunStore  # noqa: E402
@@ -62,12 +63,12 @@ def run_preset(name: str, runs: Path, overrides: list[str]) -> tuple[dict, float
 
 
 def lesion_check(store: RunStore, run_id: str, cfg: TrainConfig) -> str:
-    lesions = store.analyses(run_id, "lesion")
-    res = [(i, m) for i, m in enumerate(cfg.members) if all(s == 1 for s in m.skip)]
-    plain = [(i, m) for i, m in enumerate(cfg.members) if all(s == 0 for s in m.skip)]
+    lesions = store.analyses(run_id, keys.LESION)
+    res = [(i, m) for i, m in enumerate(cfg.members) if m.residual]
+    plain = [(i, m) for i, m in enumerate(cfg.members) if m.plain]
     if not lesions or not res or not plain:
         return "lesion: not computed"
-    depth = lambda p: int(p[1].arch[6:])  # noqa: E731
+    depth = lambda p: p[1].depth  # noqa: E731
     deep_res, shallow_plain = max(res, key=depth), min(plain, key=depth)
     r = LesionResult.from_dict(lesions[deep_res[0]])
     p = LesionResult.from_dict(lesions[shallow_plain[0]])

@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from resnet_viz.store import RunStore  # noqa: E402 (after the sys.path line)
+from resnet_viz import keys  # noqa: E402 (after the sys.path line)
+from resnet_viz.store import RunStore  # noqa: E402
 
 GOAL_S = 60.0
 
@@ -37,8 +38,8 @@ def one_run(runs: Path, target: float) -> tuple[float | None, float, dict]:
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     store = RunStore(runs)
     run = store.get_run(summary["run_id"])
-    _, acc = store.scalars(run.id, "val/acc")
-    _, elapsed = store.scalars(run.id, "elapsed")
+    _, acc = store.scalars(run.id, keys.VAL_ACC)
+    _, elapsed = store.scalars(run.id, keys.ELAPSED)
     hit = next((i for i, a in enumerate(acc) if a >= target), None)
     if hit is None:
         return None, total, summary

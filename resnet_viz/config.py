@@ -168,7 +168,7 @@ class TrainConfig:
             self,
             name=f"{self.name} + {twin.label}",
             cohort=(twin,),
-            analyses=tuple(dict.fromkeys((*self.analyses, "lesion"))),
+            analyses=tuple(dict.fromkeys((*self.analyses, keys.LESION))),
         )
 
     def validate(self) -> TrainConfig:

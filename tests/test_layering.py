@@ -276,3 +276,30 @@ def _all_imports(tree: ast.AST) -> list[tuple[int, str]]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             out.append((node.lineno, node.module))
     return out
+
+
+def test_validating_a_config_loads_neither_torch_nor_the_trainer():
+    """config sits at the bottom: checking a setup (every page does, every second) must not
+    pull in the trainer, the store or torch."""
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from resnet_viz.config import TrainConfig
+        TrainConfig().with_overrides({"cohort": "plain8", "controls": "50% lr 0.1"}).validate()
+        loaded = [m for m in sys.modules if m.startswith(("torch", "resnet_viz."))]
+        print(json.dumps(sorted(loaded)))
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded == [
+        "resnet_viz.archs",
+        "resnet_viz.config",
+        "resnet_viz.controls",
+        "resnet_viz.errors",
+        "resnet_viz.keys",
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from .. import keys
 from ..config import DataConfig, ModelConfig, OptimConfig, TrainConfig, parse_member
 from ..devices import pick_device
 from ..errors import ConfigError
@@ -104,7 +105,7 @@ def _lab(name: str, labels: tuple[str, ...], **fields) -> TrainConfig:
         batch_size=64,
         epochs=2,
         evals_per_epoch=2,
-        analyses=("lesion",),
+        analyses=(keys.LESION,),
     )
     return replace(base, **fields)
 
