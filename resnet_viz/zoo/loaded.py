@@ -77,6 +77,8 @@ class LoadedModel:
 
 
 def from_checkpoint(model: nn.Module, meta: dict[str, Any], name: str) -> LoadedModel:
+    """A model loaded from one of this app's checkpoints, with the classes and preprocessing
+    its header records."""
     size = int(meta.get("image_size") or 32)
     return LoadedModel(
         model=model.eval(),
@@ -93,6 +95,7 @@ def from_checkpoint(model: nn.Module, meta: dict[str, Any], name: str) -> Loaded
 
 
 def imagenet(model: nn.Module, arch: str, name: str, note: str = "") -> LoadedModel:
+    """An ImageNet model: torchvision's classes and its weights' own preprocessing."""
     t = imagenet_weights(arch).transforms()
     return LoadedModel(
         model=model.eval(),
