@@ -11,10 +11,10 @@ from resnet_viz.train.launcher import refresh
 
 ui.route_through_app()
 
-COMPARE = {
-    "Validation accuracy": (keys.VAL_ACC, False),
-    "Validation loss": (keys.VAL_LOSS, False),
-    "Training loss (per batch)": (keys.TRAIN_LOSS, True),
+COMPARE = {  # label → (scalar, smoothed, y axis)
+    "Validation accuracy": (keys.VAL_ACC, False, "fraction"),
+    "Validation loss": (keys.VAL_LOSS, False, "zero"),
+    "Training loss (per batch)": (keys.TRAIN_LOSS, True, "zero"),
 }
 
 st.title("Runs")
@@ -94,13 +94,14 @@ elif len(chosen) > 1:
     metric = st.segmented_control(
         "Compare", list(COMPARE), default="Validation accuracy", key="runs.metric"
     )
-    key, smoothed = COMPARE[metric or "Validation accuracy"]
+    key, smoothed, axis = COMPARE[metric or "Validation accuracy"]
     series = {}
     for r in chosen:
         x, y = store.scalars(r.id, key, max_points=2000)
         series[f"{r.name} ({r.id[-6:]})"] = (x, smooth(y) if smoothed else y)
     st.plotly_chart(
-        line_figure(series, title=metric or "", y_title=key, height=420), key="runs.compare"
+        line_figure(series, title=metric or "", y_title=key, y=axis, height=420),
+        key="runs.compare",
     )
     if smoothed:
         st.caption("Per-batch training loss, smoothed with an exponential moving average (0.9).")

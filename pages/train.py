@@ -233,6 +233,8 @@ else:
                 {f"{cfg.optim.optimizer} · {cfg.optim.schedule}": (epochs, lrs)},
                 title="Learning rate over this run (the schedule you chose)",
                 y_title="learning rate",
+                y="zero",
+                x="linear",
                 height=260,
             ).update_xaxes(title_text="epoch"),
             key="train.schedule",

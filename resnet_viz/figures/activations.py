@@ -19,6 +19,7 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from ..activations import Anatomy, Capture
+from .axes import log_axis, zero_based_axis
 from .colors import (  # noqa: F401  (DIVERGING is re-exported)
     DIVERGING,
     SEQUENTIAL,
@@ -133,9 +134,10 @@ def histogram(
     )
     _layout(fig, title, height=300)
     fig.update_xaxes(title_text="activation value")
-    fig.update_yaxes(
-        title_text="count (log)" if log_y else "count", type="log" if log_y else "linear"
-    )
+    if log_y:  # whole decades from a count of 1, ticks at the powers of ten
+        fig.update_yaxes(title_text="count (log)", **log_axis(counts[counts > 0], [1.0]))
+    else:
+        fig.update_yaxes(title_text="count", **zero_based_axis(counts))
     fig.update_layout(bargap=0)
     return fig
 
@@ -331,7 +333,8 @@ def depth_lines(
         )
     _layout(fig, title, height=320)
     fig.update_xaxes(title_text="residual block (input → output)", type="category")
-    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear")
+    values = [np.asarray(v, dtype=float) for v in series.values()]
+    fig.update_yaxes(title_text=y_title, **(log_axis(*values) if log_y else {}))
     fig.update_layout(
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1}
     )

@@ -14,10 +14,21 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..experiments.gradflow import GradFlow
+from .axes import log_axis, step_axis
 from .training import _layout, member_colour
 
 # Legends with one entry per member go under the chart, where they cover no title.
 LEGEND_BELOW = {"orientation": "h", "y": -0.3, "yanchor": "top", "x": 0, "xanchor": "left"}
+
+
+def _count_axis(first: int, last: int) -> dict:
+    """Whole numbers from ``first`` to ``last`` (blocks, layers, lags): never 0.5 or −1."""
+    axis = step_axis([first, last])
+    return {**axis, "range": [axis["range"][0] - 0.3, axis["range"][1] + 0.3]}
+
+
+def _layers(flows: Mapping[str, GradFlow]) -> int:
+    return max((len(f.layers) for f in flows.values()), default=1)
 
 
 def _colour(index: int | None, i: int) -> str:
@@ -106,7 +117,8 @@ def lesion_curve(
     if chance is not None:
         fig.add_hline(y=chance, line={"color": "#7f7f7f", "dash": "dot"}, annotation_text="chance")
     _layout(fig, "Deleting k random blocks", "validation accuracy")
-    fig.update_xaxes(title_text="blocks deleted")
+    most = max((max(r["ks"], default=0) for r in results.values()), default=0)
+    fig.update_xaxes(title_text="blocks deleted", **_count_axis(0, most))
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     fig.update_layout(legend=LEGEND_BELOW, height=400)
     return fig
@@ -151,8 +163,9 @@ def grad_flow(
             )
     _layout(fig, "Gradient flow: median ‖g‖ per layer", "‖g‖ (log scale)", height=400)
     fig.update_layout(margin={"t": 70}, legend=LEGEND_BELOW)  # room for the panel titles
-    fig.update_yaxes(type="log")
-    fig.update_xaxes(title_text="layer (input → output)")
+    norms = [f.norms[p] for f in flows.values() for p in phases]
+    fig.update_yaxes(**log_axis(*norms))
+    fig.update_xaxes(title_text="layer (input → output)", **_count_axis(0, _layers(flows) - 1))
     return fig
 
 
@@ -196,7 +209,8 @@ def shattering_lags(
         )
     fig.add_hline(y=0, line={"color": "#7f7f7f", "width": 1})
     _layout(fig, "Gradient correlation along a line (trained)", "correlation")
-    fig.update_xaxes(title_text="points apart")
+    lags = max((max(c["lags"], default=1) for c in curves.values()), default=1)
+    fig.update_xaxes(title_text="points apart", **_count_axis(1, lags))
     return fig
 
 
@@ -225,5 +239,6 @@ def block_lines(
             )
         )
     _layout(fig, title, y_title)
-    fig.update_xaxes(title_text="block (input → output)")
+    blocks = max((len(b) for b, _ in values.values()), default=1)
+    fig.update_xaxes(title_text="block (input → output)", **_count_axis(1, blocks))
     return fig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..store import Event, LayerSeries
+from .axes import fraction_axis, log_axis, step_axis, zero_based_axis
 
 Series = tuple[np.ndarray, np.ndarray]  # (steps, values)
 
@@ -87,13 +89,61 @@ def _layout(fig: go.Figure, title: str, y_title: str, *, log_y: bool = False, he
     return fig
 
 
-def _add_markers(fig: go.Figure, markers: Sequence[Marker]) -> None:
-    for m in markers:
-        fig.add_vline(
-            x=m.step,
-            line={"color": MARKER_COLOURS.get(m.kind, "#333"), "dash": "dash", "width": 1.5},
-            annotation_text=m.label,
-            annotation_position="top left",
+# What each kind of marker means, for the legend row that explains the line colours.
+MARKER_NAMES = {
+    "diverged": "diverged",
+    "stopped": "stopped",
+    "skip": "skip change",
+    "lr": "learning-rate change",
+    "bn": "BatchNorm change",
+}
+# Marker labels sit in up to this many rows at the top of a chart; a label that finds no room
+# is shown as a small tick whose hover text holds it.
+LABEL_ROWS = 3
+LABEL_ROW_HEIGHT = 0.09  # of the plot's height
+LABEL_CHAR_WIDTH = 0.013  # of the x axis' span taken by one character of a label, roughly
+
+
+def _add_markers(fig: go.Figure, markers: Sequence[Marker], span: tuple[float, float]) -> None:
+    """A dashed line per marker; its label staggered into a free row at the top (never piled
+    onto a neighbour's), and one legend entry per kind of marker shown."""
+    lo, hi = span
+    width = max(hi - lo, 1e-9)
+    row_ends: list[float] = []  # where the last label of each row ends, in axis units
+    for m in sorted(markers, key=lambda m: m.step):
+        colour = MARKER_COLOURS.get(m.kind, "#333")
+        fig.add_vline(x=m.step, line={"color": colour, "dash": "dash", "width": 1.5})
+        needs = len(m.label) * LABEL_CHAR_WIDTH * width
+        row = next((i for i, end in enumerate(row_ends) if end < m.step), None)
+        if row is None and len(row_ends) < LABEL_ROWS:
+            row = len(row_ends)
+            row_ends.append(-math.inf)
+        label = {
+            "x": m.step,
+            "xref": "x",
+            "yref": "paper",
+            "y": 1 - LABEL_ROW_HEIGHT * (row if row is not None else 0),
+            "xanchor": "left",
+            "yanchor": "top",
+            "showarrow": False,
+            "hovertext": m.label,
+            "font": {"size": 11, "color": colour},
+        }
+        if row is None:  # no room: a tick at the top, the label on hover
+            fig.add_annotation(**label, text="▾")
+        else:
+            row_ends[row] = m.step + needs
+            fig.add_annotation(**label, text=m.label, bgcolor="rgba(255,255,255,0.6)")
+    for kind in dict.fromkeys(m.kind for m in markers):
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                name=MARKER_NAMES.get(kind, kind),
+                line={"color": MARKER_COLOURS.get(kind, "#333"), "dash": "dash", "width": 1.5},
+                hoverinfo="skip",
+            )
         )
 
 
@@ -102,7 +152,8 @@ def line_figure(
     *,
     title: str,
     y_title: str,
-    log_y: bool = False,
+    y: str = "linear",
+    x: str = "step",
     markers: Sequence[Marker] = (),
     faint: Mapping[str, Series] | None = None,
     right: Mapping[str, Series] | None = None,
@@ -112,15 +163,19 @@ def line_figure(
     legend_below: bool = False,
 ) -> go.Figure:
     """One line per entry of ``lines``; ``faint`` adds thin, pale traces (e.g. raw per-batch
-    values under their moving average); ``right`` adds lines on a second y axis. ``styles``
-    gives a trace's line (``{"color": …, "dash": …}``) by name, e.g. one colour per member."""
+    values under their moving average); ``right`` adds lines on a second y axis (never below
+    zero: a rate). ``styles`` gives a trace's line (``{"color": …, "dash": …}``) by name.
+
+    ``y``: ``"linear"`` (plotly's own range), ``"zero"`` (from 0: a loss, a rate), ``"log"``
+    (whole decades, ticks at the powers of ten) or ``"fraction"`` (0–100 %). ``x``: ``"step"``
+    (integer ticks from the first step drawn to the last) or ``"linear"``."""
     styles = styles or {}
     fig = go.Figure()
-    for name, (x, y) in (faint or {}).items():
+    for name, (xs, ys) in (faint or {}).items():
         fig.add_trace(
             go.Scatter(
-                x=x,
-                y=y,
+                x=xs,
+                y=ys,
                 name=name,
                 mode="lines",
                 opacity=0.3,
@@ -129,16 +184,34 @@ def line_figure(
                 hoverinfo="skip",
             )
         )
-    for name, (x, y) in lines.items():
-        mode = "lines+markers" if len(x) < 30 else "lines"
-        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode=mode, line=dict(styles.get(name, {}))))
-    for name, (x, y) in (right or {}).items():
-        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", yaxis="y2"))
-    _add_markers(fig, markers)
-    _layout(fig, title, y_title, log_y=log_y, height=height)
+    for name, (xs, ys) in lines.items():
+        # Few points: draw them as dots too, so a single one is visible at all.
+        mode = "lines+markers" if len(xs) < 30 else "lines"
+        fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode=mode, line=dict(styles.get(name, {}))))
+    for name, (xs, ys) in (right or {}).items():
+        mode = "lines+markers" if len(xs) < 30 else "lines"
+        fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode=mode, yaxis="y2"))
+    _layout(fig, title, y_title, height=height)
+    drawn = [*(lines or {}).values(), *(faint or {}).values(), *(right or {}).values()]
+    if x == "step":
+        xaxis = step_axis(*(np.asarray(xs) for xs, _ in drawn), *(m.step for m in markers))
+        fig.update_xaxes(**xaxis)
+        span = tuple(xaxis["range"])
+    else:
+        found = [float(v) for xs, _ in drawn for v in np.asarray(xs, dtype=float).ravel()]
+        span = (min(found), max(found)) if found else (0.0, 1.0)
+    _add_markers(fig, markers, span)
+    values = [np.asarray(ys, dtype=float) for _, ys in [*lines.values(), *(faint or {}).values()]]
+    if y == "log":
+        fig.update_yaxes(**log_axis(*values))
+    elif y == "fraction":
+        fig.update_yaxes(**fraction_axis())
+    elif y == "zero":
+        fig.update_yaxes(**zero_based_axis(*values))
     if right:
+        axis = zero_based_axis(*(np.asarray(ys, dtype=float) for _, ys in right.values()))
         fig.update_layout(
-            yaxis2={"title": {"text": right_title}, "overlaying": "y", "side": "right"}
+            yaxis2={"title": {"text": right_title}, "overlaying": "y", "side": "right", **axis}
         )
     if right or legend_below:
         # Two axes make a narrow chart, and a cohort has many lines: a legend above would
@@ -184,8 +257,10 @@ def grad_heatmap(
             hovertemplate="step %{x}<br>%{y}<br>log₁₀ ‖g‖ = %{z:.2f}<extra></extra>",
         )
     )
-    _add_markers(fig, markers)
     _layout(fig, title, "layer (input → output)", height=max(320, 14 * len(series.layers) + 120))
+    xaxis = step_axis(series.steps, [m.step for m in markers])
+    fig.update_xaxes(**xaxis)
+    _add_markers(fig, markers, tuple(xaxis["range"]))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_layout(hovermode="closest")
     return fig
@@ -203,7 +278,7 @@ def layer_lines(
     lines = {
         name: (series.steps, series.values[:, index[name]]) for name in layers if name in index
     }
-    return line_figure(lines, title=title, y_title=y_title, log_y=True, markers=markers)
+    return line_figure(lines, title=title, y_title=y_title, y="log", markers=markers)
 
 
 def block_bars(names: Sequence[str], values: np.ndarray, *, title: str, y_title: str) -> go.Figure:

@@ -85,6 +85,8 @@ CURVE_TITLES = {
     "loss": ("Loss", " (train smoothed, val dashed; log scale)", "cross-entropy"),
     "acc": ("Accuracy", " (train smoothed, val dashed)", "accuracy"),
 }
+# The y axis of each curve chart, alone and in a cohort (see figures.line_figure).
+CURVE_AXES = {"loss": ("zero", "log"), "acc": ("fraction", "fraction")}
 
 
 def curves(snap: RunSnapshot, markers: list[Marker], key: str, charts: Charts) -> None:
@@ -119,7 +121,7 @@ def curves(snap: RunSnapshot, markers: list[Marker], key: str, charts: Charts) -
             y_title=y_title,
             # Members' losses differ by orders of magnitude (a plain net's early val loss can
             # be in the thousands): on a linear axis the others would be flat lines.
-            log_y=multi and metric == "loss",
+            y=CURVE_AXES[metric][multi],
             faint=raw,
             markers=markers,
             styles=styles,
@@ -139,6 +141,7 @@ def curves(snap: RunSnapshot, markers: list[Marker], key: str, charts: Charts) -
             lr,
             title="Learning rate & throughput",
             y_title="lr",
+            y="zero",
             right=thr,
             right_title="images / s",
             markers=[m for m in markers if m.kind == "lr"],

@@ -30,7 +30,8 @@ def test_line_figure_has_one_trace_per_line_plus_faint_and_markers():
         markers=[Marker(2, "diverged @ 2")],
     )
     names = [t.name for t in fig.data]
-    assert names == ["raw", "val"]
+    assert names == ["raw", "val", "diverged"]  # the last: the marker's legend entry
+    assert list(fig.data[2].x) == [None] and fig.data[2].line.dash == "dash"
     assert fig.data[0].opacity == 0.3 and fig.data[0].showlegend is False
     assert fig.layout.title.text == "Accuracy"
     assert fig.layout.shapes[0].x0 == 2  # the divergence line
