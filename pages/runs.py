@@ -11,10 +11,10 @@ from resnet_viz.train.launcher import refresh
 
 ui.route_through_app()
 
-COMPARE = {  # label → (scalar, smoothed, y axis)
-    "Validation accuracy": (keys.VAL_ACC, False, "fraction"),
-    "Validation loss": (keys.VAL_LOSS, False, "zero"),
-    "Training loss (per batch)": (keys.TRAIN_LOSS, True, "zero"),
+COMPARE = {  # label → (scalar, smoothed, y axis, y axis title)
+    "Validation accuracy": (keys.VAL_ACC, False, "fraction", "validation accuracy"),
+    "Validation loss": (keys.VAL_LOSS, False, "zero", "validation loss (cross-entropy)"),
+    "Training loss (per batch)": (keys.TRAIN_LOSS, True, "zero", "training loss (smoothed)"),
 }
 
 st.title("Runs")
@@ -94,13 +94,13 @@ elif len(chosen) > 1:
     metric = st.segmented_control(
         "Compare", list(COMPARE), default="Validation accuracy", key="runs.metric"
     )
-    key, smoothed, axis = COMPARE[metric or "Validation accuracy"]
+    key, smoothed, axis, y_title = COMPARE[metric or "Validation accuracy"]
     series = {}
     for r in chosen:
         x, y = store.scalars(r.id, key, max_points=2000)
         series[f"{r.name} ({r.id[-6:]})"] = (x, smooth(y) if smoothed else y)
     st.plotly_chart(
-        line_figure(series, title=metric or "", y_title=key, y=axis, height=420),
+        line_figure(series, title=metric or "", y_title=y_title, y=axis, height=420),
         key="runs.compare",
     )
     if smoothed:

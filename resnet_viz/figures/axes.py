@@ -49,7 +49,14 @@ def zero_based_axis(*values: Iterable[float]) -> dict[str, Any]:
     middle of a hair-wide range."""
     found = _finite(values)
     top = float(found.max()) if found.size else 0.0
-    return {"range": [0, top * 1.1 if top > 0 else 1.0], "autorange": False}
+    return {"range": [0, round_up(top * 1.05) if top > 0 else 1.0], "autorange": False}
+
+
+def round_up(value: float) -> float:
+    """``value`` rounded up to two significant digits (1,221 → 1,300; 4.2e-4 → 4.2e-4), so an
+    axis that ends there ends on a round number."""
+    step = 10.0 ** (math.floor(math.log10(value)) - 1)
+    return math.ceil(value / step - 1e-9) * step
 
 
 def power_label(exponent: int) -> str:

@@ -164,7 +164,8 @@ def grad_flow(
     _layout(fig, "Gradient flow: median ‖g‖ per layer", "‖g‖ (log scale)", height=400)
     fig.update_layout(margin={"t": 70}, legend=LEGEND_BELOW)  # room for the panel titles
     norms = [f.norms[p] for f in flows.values() for p in phases]
-    fig.update_yaxes(**log_axis(*norms))
+    fig.update_yaxes(**log_axis(*norms), title_text=None)
+    fig.update_yaxes(title_text="‖g‖ (log scale)", row=1, col=1)  # the shared axis, once
     fig.update_xaxes(title_text="layer (input → output)", **_count_axis(0, _layers(flows) - 1))
     return fig
 

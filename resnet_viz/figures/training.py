@@ -23,6 +23,7 @@ MARKER_COLOURS = {
 }
 # One colour per cohort member, the same on every chart (plotly's default sequence, minus the
 # marker colours above so a member's curve is never mistaken for an event line).
+RIGHT_AXIS_COLOUR = "#8c8c8c"
 MEMBER_COLOURS = ("#1f77b4", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f")
 
 
@@ -101,12 +102,17 @@ MARKER_NAMES = {
 # is shown as a small tick whose hover text holds it.
 LABEL_ROWS = 3
 LABEL_ROW_HEIGHT = 0.09  # of the plot's height
-LABEL_CHAR_WIDTH = 0.013  # of the x axis' span taken by one character of a label, roughly
+# Of the x axis' span, what one character of a label takes, roughly: charts sit three to a row,
+# about 230 px of plot each, and a character of the 11 px label font is ~6.5 px.
+LABEL_CHAR_WIDTH = 0.03
 
 
-def _add_markers(fig: go.Figure, markers: Sequence[Marker], span: tuple[float, float]) -> None:
-    """A dashed line per marker; its label staggered into a free row at the top (never piled
-    onto a neighbour's), and one legend entry per kind of marker shown."""
+def _add_markers(
+    fig: go.Figure, markers: Sequence[Marker], span: tuple[float, float], *, rows: int = LABEL_ROWS
+) -> None:
+    """A dashed line per marker; its label staggered into one of ``rows`` free rows at the top
+    (never piled onto a neighbour's; ``rows=0``: every label on hover only, for charts whose
+    top holds data), and one legend entry per kind of marker shown."""
     lo, hi = span
     width = max(hi - lo, 1e-9)
     row_ends: list[float] = []  # where the last label of each row ends, in axis units
@@ -115,7 +121,7 @@ def _add_markers(fig: go.Figure, markers: Sequence[Marker], span: tuple[float, f
         fig.add_vline(x=m.step, line={"color": colour, "dash": "dash", "width": 1.5})
         needs = len(m.label) * LABEL_CHAR_WIDTH * width
         row = next((i for i, end in enumerate(row_ends) if end < m.step), None)
-        if row is None and len(row_ends) < LABEL_ROWS:
+        if row is None and len(row_ends) < rows:
             row = len(row_ends)
             row_ends.append(-math.inf)
         label = {
@@ -189,8 +195,19 @@ def line_figure(
         mode = "lines+markers" if len(xs) < 30 else "lines"
         fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode=mode, line=dict(styles.get(name, {}))))
     for name, (xs, ys) in (right or {}).items():
-        mode = "lines+markers" if len(xs) < 30 else "lines"
-        fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode=mode, yaxis="y2"))
+        # Grey and thin: a second axis' line must not be mistaken for, or hide, the first's.
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                name=name,
+                mode="lines+markers" if len(xs) < 30 else "lines",
+                yaxis="y2",
+                opacity=0.7,
+                line={"color": RIGHT_AXIS_COLOUR, "width": 1, "dash": "dot"},
+                marker={"size": 4},
+            )
+        )
     _layout(fig, title, y_title, height=height)
     drawn = [*(lines or {}).values(), *(faint or {}).values(), *(right or {}).values()]
     if x == "step":
@@ -211,7 +228,15 @@ def line_figure(
     if right:
         axis = zero_based_axis(*(np.asarray(ys, dtype=float) for _, ys in right.values()))
         fig.update_layout(
-            yaxis2={"title": {"text": right_title}, "overlaying": "y", "side": "right", **axis}
+            yaxis2={
+                "title": {"text": right_title},
+                "overlaying": "y",
+                "side": "right",
+                "tickmode": "auto",  # its own round ticks, not the left axis' positions
+                "nticks": 6,
+                "showgrid": False,
+                **axis,
+            }
         )
     if right or legend_below:
         # Two axes make a narrow chart, and a cohort has many lines: a legend above would
@@ -260,7 +285,9 @@ def grad_heatmap(
     _layout(fig, title, "layer (input → output)", height=max(320, 14 * len(series.layers) + 120))
     xaxis = step_axis(series.steps, [m.step for m in markers])
     fig.update_xaxes(**xaxis)
-    _add_markers(fig, markers, tuple(xaxis["range"]))
+    # Labels would cover the first layers' rows: ticks at the top, the labels on hover (the
+    # curves beside the heatmaps carry them written out).
+    _add_markers(fig, markers, tuple(xaxis["range"]), rows=0)
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_layout(hovermode="closest")
     return fig

@@ -39,7 +39,8 @@ def test_step_axis_runs_from_the_first_step_drawn_to_the_last(steps, expected):
 
 
 def test_zero_based_axis_holds_a_flat_line_at_its_height():
-    assert zero_based_axis(np.full(3, 900.0))["range"] == pytest.approx([0, 990])
+    assert zero_based_axis(np.full(3, 900.0))["range"] == pytest.approx([0, 950])
+    assert zero_based_axis(np.array([1163.0]))["range"] == pytest.approx([0, 1300])
     assert zero_based_axis(np.array([]))["range"] == [0, 1.0]
     assert zero_based_axis(np.array([0.0, np.nan]))["range"] == [0, 1.0]
 
@@ -54,6 +55,15 @@ def test_log_axis_spans_whole_decades_and_ticks_at_powers_of_ten(values, decades
     exponents = np.log10(axis["tickvals"])
     np.testing.assert_allclose(exponents, np.round(exponents))  # powers of ten only
     assert len(set(axis["ticktext"])) == len(axis["ticktext"])  # no label twice
+
+
+@pytest.mark.parametrize(
+    ("value", "rounded"), [(1221.0, 1300.0), (4.2e-4, 4.2e-4), (0.0101, 0.011), (99.5, 100.0)]
+)
+def test_round_up_to_two_significant_digits(value, rounded):
+    from resnet_viz.figures.axes import round_up
+
+    assert round_up(value) == pytest.approx(rounded)
 
 
 def test_power_labels_are_unambiguous():
@@ -93,8 +103,10 @@ def test_rates_and_throughput_never_go_negative(n):
     )
     assert fig.layout.yaxis.range[0] == 0 and fig.layout.yaxis2.range[0] == 0
     if n:
-        assert fig.layout.yaxis2.range[1] == pytest.approx(990)  # not 898.764…900.264
-        assert fig.layout.yaxis.range[1] == pytest.approx(4.4e-4)
+        assert fig.layout.yaxis2.range[1] == pytest.approx(950)  # not 898.764…900.264
+        assert fig.layout.yaxis.range[1] == pytest.approx(4.2e-4)
+        assert fig.layout.yaxis2.tickmode == "auto"  # round ticks of its own
+        assert fig.data[-1].line.color != fig.data[0].line.color
 
 
 @pytest.mark.parametrize("n", SIZES)
@@ -214,3 +226,19 @@ def test_depth_lines_on_a_log_axis_tick_at_powers_of_ten():
 
     fig = depth_lines(["a", "b"], {"x": np.array([0.02, 3.0])}, title="t", y_title="y", log_y=True)
     assert list(fig.layout.yaxis.ticktext) == ["0.01", "0.1", "1", "10"]
+
+
+def test_heatmap_markers_keep_their_labels_in_hover():
+    """Labels at the top of a heatmap would cover the first layers' rows."""
+    series = LayerSeries(("conv1", "fc"), _steps(50), np.ones((50, 2), np.float32))
+    fig = grad_heatmap(series, markers=[Marker(10, "stage2 ×0", "skip")])
+    (tick,) = fig.layout.annotations
+    assert tick.text == "▾" and tick.hovertext == "stage2 ×0"
+
+
+def test_gradient_flow_titles_its_shared_axis_once():
+    from resnet_viz.figures.lab import grad_flow
+
+    fig = grad_flow({"plain20": _flow(5)})
+    titles = [fig.layout[f"yaxis{i}"].title.text for i in ("", "2", "3")]
+    assert titles == ["‖g‖ (log scale)", None, None]
