@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -115,30 +114,37 @@ def _add_markers(
     top holds data), and one legend entry per kind of marker shown."""
     lo, hi = span
     width = max(hi - lo, 1e-9)
-    row_ends: list[float] = []  # where the last label of each row ends, in axis units
+    taken: list[list[tuple[float, float]]] = []  # each row's labels, as (start, end) on x
     for m in sorted(markers, key=lambda m: m.step):
         colour = MARKER_COLOURS.get(m.kind, "#333")
         fig.add_vline(x=m.step, line={"color": colour, "dash": "dash", "width": 1.5})
         needs = len(m.label) * LABEL_CHAR_WIDTH * width
-        row = next((i for i, end in enumerate(row_ends) if end < m.step), None)
-        if row is None and len(row_ends) < rows:
-            row = len(row_ends)
-            row_ends.append(-math.inf)
+        # Right of the line if it fits before the axis ends, else left of it (never clipped).
+        right = m.step + needs <= hi
+        extent = (m.step, m.step + needs) if right else (m.step - needs, m.step)
+
+        def free(row: list[tuple[float, float]], extent=extent) -> bool:
+            return all(extent[1] < a or extent[0] > b for a, b in row)
+
+        row = next((i for i, r in enumerate(taken) if free(r)), None)
+        if row is None and len(taken) < rows:
+            row = len(taken)
+            taken.append([])
         label = {
             "x": m.step,
             "xref": "x",
             "yref": "paper",
             "y": 1 - LABEL_ROW_HEIGHT * (row if row is not None else 0),
-            "xanchor": "left",
+            "xanchor": "left" if right or row is None else "right",
             "yanchor": "top",
             "showarrow": False,
             "hovertext": m.label,
             "font": {"size": 11, "color": colour},
         }
         if row is None:  # no room: a tick at the top, the label on hover
-            fig.add_annotation(**label, text="▾")
+            fig.add_annotation(**{**label, "xanchor": "center"}, text="▾")
         else:
-            row_ends[row] = m.step + needs
+            taken[row].append(extent)
             fig.add_annotation(**label, text=m.label, bgcolor="rgba(255,255,255,0.6)")
     for kind in dict.fromkeys(m.kind for m in markers):
         fig.add_trace(

@@ -143,7 +143,7 @@ def test_heatmap_step_axis_is_integers_from_the_first_step(n):
 def test_markers_never_pile_up():
     """Ten changes a step apart on a 500-step chart: labels stagger into rows, the rest wait
     in hover, and each kind of change gets one legend entry."""
-    markers = [Marker(100 + i, f"stage{i % 3 + 1} ×0 · resnet20", "skip") for i in range(10)]
+    markers = [Marker(100 + i, f"stage{i % 3 + 1} ×0", "skip") for i in range(10)]
     markers.append(Marker(400, "lr ×0.1", "lr"))
     fig = line_figure({"train": _curve(500)}, title="Loss", y_title="loss", markers=markers)
     shown = [a for a in fig.layout.annotations if a.text != "▾"]
@@ -242,3 +242,17 @@ def test_gradient_flow_titles_its_shared_axis_once():
     fig = grad_flow({"plain20": _flow(5)})
     titles = [fig.layout[f"yaxis{i}"].title.text for i in ("", "2", "3")]
     assert titles == ["‖g‖ (log scale)", None, None]
+
+
+def test_a_label_near_the_end_of_the_axis_runs_leftwards():
+    """A change at the last step drawn (the usual case while a run is live) keeps its label
+    inside the chart."""
+    fig = line_figure(
+        {"train": _curve(8)}, title="Loss", y_title="loss", markers=[Marker(8, "stage2 ×0 · all")]
+    )
+    (label,) = [a for a in fig.layout.annotations]
+    assert label.text == "stage2 ×0 · all" and label.xanchor == "right" and label.x == 8
+    early = line_figure(
+        {"train": _curve(80)}, title="Loss", y_title="loss", markers=[Marker(2, "stage2 ×0")]
+    )
+    assert early.layout.annotations[0].xanchor == "left"
