@@ -1,12 +1,14 @@
 """Runs: every recorded run; open one, compare several, delete."""
 
 import datetime as dt
+from collections import Counter
 
 import numpy as np
 import streamlit as st
 
 from resnet_viz import keys, ui
 from resnet_viz.figures import line_figure, smooth
+from resnet_viz.figures.training import member_colour
 from resnet_viz.train.launcher import refresh
 
 ui.route_through_app()
@@ -36,6 +38,23 @@ def best_val(run) -> float | None:
     return float(np.nanmax(acc)) if len(acc) and np.isfinite(acc).any() else None
 
 
+def started(run) -> str:
+    return dt.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M")
+
+
+def follow_the_runs(ids: list[str]) -> None:
+    """Keep the table's ticks on the runs that were chosen, not on row positions: when runs
+    were recorded or deleted since the table was last drawn, move the stored selection to
+    where those runs are now."""
+    ss = st.session_state
+    before, state = ss.get("runs.order"), ss.get("runs.table")
+    if before is not None and before != ids and state and state.get("selection"):
+        picked = [before[i] for i in state["selection"].get("rows", []) if i < len(before)]
+        rows = [ids.index(r) for r in picked if r in ids]
+        ss["runs.table"] = {"selection": {"rows": rows, "columns": []}}
+    ss["runs.order"] = ids
+
+
 rows = [
     {
         "name": r.name,
@@ -43,12 +62,13 @@ rows = [
         "setup": r.config.describe(),
         "best val acc": best_val(r),
         "duration (s)": round(r.duration, 1) if r.duration is not None else None,
-        "started": dt.datetime.fromtimestamp(r.created).strftime("%Y-%m-%d %H:%M:%S"),
+        "started": started(r),
         "id": r.id,
     }
     for r in runs
 ]
 st.caption("Select one run to open it, two or more to compare them.")
+follow_the_runs([r.id for r in runs])
 table = st.dataframe(
     rows,
     key="runs.table",
@@ -57,29 +77,51 @@ table = st.dataframe(
     hide_index=True,
     column_config={
         "best val acc": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+        "started": st.column_config.TextColumn(width="medium"),
+        "setup": st.column_config.TextColumn(width="large"),
     },
 )
 chosen = [runs[i] for i in table.selection.rows if i < len(runs)]
 
 
 def delete_runs(run_ids: list[str]) -> None:
-    """Delete exactly the runs the popover listed when it was drawn: the selection holds row
-    positions, which a run recorded or deleted meanwhile moves onto other runs."""
+    """Delete exactly the runs the popover listed when it was drawn."""
     kept = []
     for run_id in run_ids:
         try:
             ui.store().delete_run(run_id)
         except RuntimeError as err:
             kept.append(f"{run_id}: {err}")
-    st.session_state.pop("runs.table", None)  # clear the selection: its rows now differ
+    st.session_state.pop("runs.table", None)  # nothing stays selected
+    st.session_state.pop("runs.order", None)
     if kept:
         st.warning("Not deleted: " + "; ".join(kept))
     st.toast(f"Deleted {len(run_ids) - len(kept)} run(s).", icon=":material/delete:")
 
 
+def legend_names(chosen: list) -> dict[str, str]:
+    """A name per run a reader can tell apart: the run's name, and where names repeat, what
+    differs (its setup, else its start time)."""
+    counts = Counter(r.name for r in chosen)
+    names = {
+        r.id: f"{r.name} · {r.config.describe()}" if counts[r.name] > 1 else r.name for r in chosen
+    }
+    counts = Counter(names.values())
+    return {
+        r.id: f"{r.name} · {started(r)} · {r.id[-6:]}" if counts[names[r.id]] > 1 else names[r.id]
+        for r in chosen
+    }
+
+
 if chosen:
     with st.popover(f"Delete {len(chosen)} selected", icon=":material/delete:"):
-        st.write("Deletes the records and checkpoints of: " + ", ".join(r.id for r in chosen))
+        st.markdown(
+            "Deletes the records and checkpoints of:\n\n"
+            + "\n".join(
+                f"- **{r.name}** · {r.config.describe()} · started {started(r)} · `{r.id}`"
+                for r in chosen
+            )
+        )
         st.button(
             "Delete permanently",
             type="primary",
@@ -89,18 +131,29 @@ if chosen:
         )
 
 if len(chosen) == 1:
-    ui.show_run(chosen[0].id, key="runs.view")
+    run = chosen[0]
+    ui.show_run(run.id, key="runs.view", controls=len(run.members) > 1)
 elif len(chosen) > 1:
     metric = st.segmented_control(
         "Compare", list(COMPARE), default="Validation accuracy", key="runs.metric"
     )
     key, smoothed, axis, y_title = COMPARE[metric or "Validation accuracy"]
-    series = {}
-    for r in chosen:
+    names = legend_names(chosen)
+    series, styles = {}, {}
+    for i, r in enumerate(chosen):
         x, y = store.scalars(r.id, key, max_points=2000)
-        series[f"{r.name} ({r.id[-6:]})"] = (x, smooth(y) if smoothed else y)
+        series[names[r.id]] = (x, smooth(y) if smoothed else y)
+        styles[names[r.id]] = {"color": member_colour(i)}  # one distinct colour a run
     st.plotly_chart(
-        line_figure(series, title=metric or "", y_title=y_title, y=axis, height=420),
+        line_figure(
+            series,
+            title=metric or "",
+            y_title=y_title,
+            y=axis,
+            height=420,
+            styles=styles,
+            legend_below=True,
+        ),
         key="runs.compare",
     )
     if smoothed:

@@ -107,6 +107,7 @@ cfg, run_id = start_row(
     label="Start experiment",
     icon=":material/science:",
     key="lab.run_id",
+    cohort=True,
 )
 if not run_id:
     st.info(

@@ -20,10 +20,11 @@ MARKER_COLOURS = {
     "lr": "#ff7f0e",
     "bn": "#2ca02c",
 }
-# One colour per cohort member, the same on every chart (plotly's default sequence, minus the
-# marker colours above so a member's curve is never mistaken for an event line).
 RIGHT_AXIS_COLOUR = "#8c8c8c"
-MEMBER_COLOURS = ("#1f77b4", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f")
+# One colour per cohort member, the same on every chart: plotly's default colours minus the
+# marker colours above (so a member's curve is never mistaken for an event line), ordered so
+# that the first two, the usual pair, differ in hue and not only in shade.
+MEMBER_COLOURS = ("#1f77b4", "#e377c2", "#bcbd22", "#8c564b", "#17becf", "#222222")
 
 
 def member_colour(index: int) -> str:

@@ -32,11 +32,13 @@ def start_row(
     label: str,
     icon: str,
     key: str,
+    cohort: bool = False,
 ) -> tuple[TrainConfig | None, str | None]:
     """Build the setup from the page's widgets (if it cannot run, say why, naming it ``what``),
     show its ``summary`` and a Start button (disabled without a valid setup). On Start, launch
     the run, remember it in ``st.session_state[key]`` and the URL's ``run``, and say so.
-    Returns the setup and the run to show: the one started here, or the URL's."""
+    Returns the setup and the run to show: the one started here, or the URL's; with neither,
+    offers to open a live run of the page's kind (``cohort``: the Skip Lab's)."""
     try:
         cfg: TrainConfig | None = build()
     except ResNetVizError as err:
@@ -47,10 +49,43 @@ def start_row(
         left.markdown(summary(cfg))
     start = right.button(label, icon=icon, type="primary", width="stretch", disabled=cfg is None)
     if start and cfg is not None and (run_id := _launch(cfg)) is not None:
-        st.session_state[key] = run_id
-        st.query_params["run"] = run_id
+        _open(key, run_id)
         st.toast(f"Started {cfg.name} ({run_id}).", icon=icon)
-    return cfg, st.session_state.get(key) or st.query_params.get("run")
+    shown = st.session_state.get(key) or st.query_params.get("run")
+    if shown is None:
+        _offer_live_run(key, cohort=cohort)
+    return cfg, shown
+
+
+def _open(key: str, run_id: str) -> None:
+    """Show ``run_id`` on this page: in the session, and in the URL, so a reload, a second tab
+    or a shared link opens the same run."""
+    st.session_state[key] = run_id
+    st.query_params["run"] = run_id
+
+
+def _offer_live_run(key: str, *, cohort: bool) -> None:
+    """A page opened fresh while a run of its kind trains (a cohort for the Skip Lab, a single
+    model for Train) offers to open the newest such run."""
+    live = [r for r in store().active_runs() if (len(r.members) > 1) == cohort]
+    if not live:
+        return
+    run = live[-1]  # the newest
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    total = f"/{run.total_steps:,}" if run.total_steps else ""
+    left.info(
+        f"**{run.name}** is training now: {run.config.describe()} · {run.status} · step "
+        f"{run.step:,}{total}.",
+        icon=":material/directions_run:",
+    )
+    right.button(
+        "Open it",
+        key=f"{key}.open_live",
+        icon=":material/open_in_new:",
+        width="stretch",
+        on_click=_open,
+        args=(key, run.id),
+    )
 
 
 def twin_button(run_id: str) -> None:

@@ -106,7 +106,7 @@ def test_selecting_two_runs_compares_them(open_page, store, three_runs, charts):
     assert list(specs) == ["runs.compare"]
     traces = specs["runs.compare"]["data"]
     nobn, resnet = three_runs[2], three_runs[0]
-    assert [t["name"] for t in traces] == [f"nobn ({nobn[-6:]})", f"resnet ({resnet[-6:]})"]
+    assert [t["name"] for t in traces] == ["nobn", "resnet"]  # names that differ stay as they are
     for trace, run_id in zip(traces, (nobn, resnet), strict=True):
         _, acc = store.scalars(run_id, "val/acc")
         assert trace["y"] == pytest.approx(list(acc))
@@ -259,3 +259,52 @@ def test_a_cohort_run_opens_with_every_member_overlaid(open_page, store, train_r
     assert table(at)["best val acc"][0] == max(
         m["best_val_acc"] for m in store.get_run(run_id).summary["models"]
     )
+
+
+# ---- selection follows the run, not the row -------------------------------------------------
+def test_the_selection_stays_on_the_run_when_a_new_one_is_recorded(open_page, store, three_runs):
+    at = open_page(RUNS)
+    select_rows(at, 1)  # "plain", the middle row
+    assert run_headings(at)[0].startswith("### ") and "plain" in run_headings(at)[0]
+
+    newer = record_run(store, TrainConfig().with_overrides({"name": "newer"}))  # a new top row
+    at.run()
+
+    assert not at.exception, at.exception
+    assert table(at)["id"].iloc[0] == newer
+    assert at.session_state["runs.table"]["selection"]["rows"] == [2]  # where "plain" is now
+    assert "plain" in run_headings(at)[0]
+    assert delete_button(at)[0].proto.popover.label == "Delete 1 selected"
+
+
+def test_the_delete_confirmation_names_each_run(open_page, store, three_runs):
+    at = open_page(RUNS)
+    select_rows(at, 0, 2)
+    popover, _ = delete_button(at)
+    text = popover.markdown[0].value
+    for run_id in (three_runs[2], three_runs[0]):
+        run = store.get_run(run_id)
+        assert f"**{run.name}** · {run.config.describe()} · started " in text
+        assert f"`{run_id}`" in text
+
+
+def test_comparisons_name_runs_apart_and_colour_each(open_page, store, train_run, charts):
+    a, b = train_run("same"), train_run("same", **{"model.skip": "0"})
+    at = open_page(RUNS)
+    select_rows(at, 0, 1)
+    spec = charts(at)["runs.compare"]
+    lines = [t for t in spec["data"] if t.get("x") != [None]]
+    names = [t["name"] for t in lines]
+    assert len(set(names)) == 2 and all(n.startswith("same · ") for n in names)
+    assert len({t["line"]["color"] for t in lines}) == 2
+    assert spec["layout"]["yaxis"]["title"]["text"] == "validation accuracy"
+    assert spec["layout"]["yaxis"]["tickformat"] == ".0%"
+    assert {a, b} <= set(table(at)["id"])
+
+
+def test_a_live_cohort_opened_from_runs_has_its_live_controls(open_page, store):
+    record_run(store, TrainConfig().with_overrides({"name": "pair", "cohort": "plain8"}))
+    at = open_page(RUNS)
+    select_rows(at, 0)
+    assert not at.exception, at.exception
+    assert [b for b in at.button if b.label == "Switch skips"]

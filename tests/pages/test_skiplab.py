@@ -192,3 +192,18 @@ def test_unknown_run_warns(open_page):
     at = open_page(LAB, query_params={"run": "20990101-000000-abcdef"})
     assert not at.exception
     assert any("not in the run store" in w.value for w in at.warning)
+
+
+def test_a_fresh_skip_lab_offers_the_cohort_that_is_training(open_page, store):
+    record_run(store, TrainConfig().with_overrides({"name": "single"}))
+    cohort = record_run(store, TrainConfig().with_overrides({"name": "pair", "cohort": "plain8"}))
+    at = open_page(LAB)
+
+    (offer,) = [i for i in at.info if "is training now" in i.value]
+    assert offer.value.startswith("**pair** is training now: resnet8 vs plain8")
+    (button,) = [b for b in at.button if b.key == "lab.run_id.open_live"]
+    button.click().run()
+
+    assert not at.exception, at.exception
+    assert at.query_params.get("run") == cohort
+    assert [b for b in at.button if b.label == "Switch skips"]  # with its live controls

@@ -449,3 +449,31 @@ def test_a_plain_run_gets_its_residual_twin_and_a_cohort_gets_none(open_page, st
     at = open_page(TRAIN, query_params={"run": cohort})
     assert not twin_button(at)
     assert not at.exception
+
+
+# ---- one address per run ----------------------------------------------------------------------
+def test_a_fresh_page_offers_the_run_that_is_training(open_page, store):
+    """A second tab opened on /train while a run trains is offered that run."""
+    older = record_run(store, TrainConfig().with_overrides({"name": "older"}))
+    live = record_run(store, TrainConfig().with_overrides({"name": "live"}))
+    record_run(store, TrainConfig().with_overrides({"name": "pair", "cohort": "plain8"}))
+    at = open_page(TRAIN)
+
+    (offer,) = [i for i in at.info if "is training now" in i.value]
+    assert offer.value.startswith("**live** is training now: resnet8 · shapes")  # the newest
+    (button,) = [b for b in at.button if b.key == "train.run_id.open_live"]
+
+    button.click().run()
+
+    assert not at.exception, at.exception
+    assert at.session_state["train.run_id"] == live and at.query_params.get("run") == live
+    assert [b.key for b in stop_buttons(at)] == [f"train.stop.{live}"]
+    assert not [i for i in at.info if "is training now" in i.value]
+    assert older != live
+
+
+def test_no_offer_when_nothing_of_the_kind_trains(open_page, store, train_run):
+    train_run("done")  # finished: nothing to open
+    record_run(store, TrainConfig().with_overrides({"name": "pair", "cohort": "plain8"}))
+    at = open_page(TRAIN)
+    assert not [i for i in at.info if "is training now" in i.value]
