@@ -65,6 +65,7 @@ def config_from_widgets() -> TrainConfig:
         "data.train_size": ss["lab.train_size"],
     }
     cohort = dataclasses.replace(base, model=members[0], cohort=tuple(members[1:]))
+    cohort = dataclasses.replace(cohort, name=ui.store().distinct_name(cohort.name))
     return cohort.with_overrides(flat)
 
 

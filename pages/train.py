@@ -1,5 +1,7 @@
 """Train: set up a run, start it, watch it learn live. The setup is kept in the URL."""
 
+import dataclasses
+
 import streamlit as st
 
 from resnet_viz import ui
@@ -37,6 +39,8 @@ def config_from_widgets() -> TrainConfig:
     flat = {k: ss[k] for k in TrainConfig().flat() if k in ss and k != "model.skip"}
     flat["model.skip"] = ",".join("1" if s in (ss["skips"] or []) else "0" for s in stages)
     cfg = get_preset("default").with_overrides(flat)
+    if cfg.name in ("", PRESETS[ss["preset"]].config.name):  # nobody named it: say what it is
+        cfg = dataclasses.replace(cfg, name=ui.store().distinct_name(cfg.setup_name()))
     if cfg.data.dataset != "shapes" and cfg.data.folder:
         resolve_under(data_root(), cfg.data.folder)  # raises InputError if it leaves the root
     return cfg

@@ -139,6 +139,11 @@ class TrainConfig:
             names.append(name)
         return names
 
+    def setup_name(self) -> str:
+        """A run name that says what the run is: ``plain20 · shapes``, ``resnet8 vs plain8 ·
+        shapes`` (what a run is called when nobody named it)."""
+        return f"{' vs '.join(m.label for m in self.members)} · {self.data.dataset}"
+
     def describe(self) -> str:
         """``resnet8 · shapes · skips on · BN · sgd lr 0.1 onecycle · 4 ep × 128`` (``… onecycle
         clip 2 · …`` with gradient clipping); a cohort names its members instead:

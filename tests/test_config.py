@@ -309,3 +309,11 @@ def test_with_twin_adds_the_plain_or_residual_twin():
     assert plain.with_twin().cohort == (ModelConfig("resnet20", batchnorm=False),)
     # Everything else (data, optimiser, seed) is the single run's.
     assert dataclasses.replace(cohort, name="r", cohort=(), analyses=()) == residual
+
+
+def test_setup_names_say_what_a_run_is():
+    assert TrainConfig().setup_name() == "resnet8 · shapes"
+    plain = TrainConfig().with_overrides({"model.arch": "resnet20", "model.skip": "0"})
+    assert plain.setup_name() == "plain20 · shapes"
+    pair = TrainConfig().with_overrides({"cohort": "plain8", "data.dataset": "cifar10"})
+    assert pair.setup_name() == "resnet8 vs plain8 · cifar10"

@@ -299,6 +299,18 @@ class RunStore:
             for r in rows
         ]
 
+    def distinct_name(self, base: str) -> str:
+        """``base``, or ``base #2``, ``base #3``… whichever no recorded run is called yet."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT name FROM runs WHERE substr(name, 1, ?) = ?", (len(base), base)
+            ).fetchall()
+        taken = {r[0] for r in rows}
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base} #{n}", n + 1
+        return name
+
     def member_layers(
         self, run_id: str, member: int = 0, group: str = CONV_LAYERS
     ) -> tuple[str, ...]:

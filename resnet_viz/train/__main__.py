@@ -13,6 +13,7 @@ The app starts this same entry point with ``--run-id`` for a run it has already 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -109,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
             run_id = args.run_id
         else:
             cfg = preset_for_device(args.preset, args.overrides)
+            if not any(o.partition("=")[0].strip() == "name" for o in args.overrides):
+                # As in the app: a single model is named after its setup, a cohort after its
+                # experiment; numbered where the name is taken.
+                base = cfg.name if cfg.cohort else cfg.setup_name()
+                cfg = dataclasses.replace(cfg, name=store.distinct_name(base))
             run_id = record_run(store, cfg)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -43,14 +43,19 @@ def widget_config(at) -> TrainConfig:
 
 
 def summary(at) -> str:
-    """The setup summary next to the Start button: ``**name** · <cfg.describe()> · on cpu``."""
-    name = at.text_input(key="name").value
-    (line,) = [m.value for m in at.markdown if m.value.startswith(f"**{name}** · ")]
-    return line
+    """The setup summary next to the Start button: ``**name** · <cfg.describe()> · on cpu``,
+    the setup's part from the first `` · `` on."""
+    (line,) = [m.value for m in at.markdown if m.value.startswith("**") and " · on " in m.value]
+    return line[line.index("** · ") + 2 :]
 
 
 def summary_of(cfg: TrainConfig) -> str:
-    return f"**{cfg.name}** · {cfg.describe()} · on "
+    return f" · {cfg.describe()} · on "
+
+
+def summary_name(at) -> str:
+    (line,) = [m.value for m in at.markdown if m.value.startswith("**") and " · on " in m.value]
+    return line[2 : line.index("** · ")]
 
 
 def set_tiny(at, *, name: str = "ui-run", lr: float = 0.05) -> None:
@@ -477,3 +482,17 @@ def test_no_offer_when_nothing_of_the_kind_trains(open_page, store, train_run):
     record_run(store, TrainConfig().with_overrides({"name": "pair", "cohort": "plain8"}))
     at = open_page(TRAIN)
     assert not [i for i in at.info if "is training now" in i.value]
+
+
+def test_an_unnamed_run_is_named_after_its_setup_and_numbered(open_page, store):
+    at = open_page(TRAIN)
+    assert summary_name(at) == "resnet8 · shapes"  # the preset's name was left as it was
+    at.pills(key="skips").set_value([]).run()
+    at.selectbox(key="model.arch").set_value("resnet20").run()
+    at.pills(key="skips").set_value([]).run()
+    assert summary_name(at) == "plain20 · shapes"
+    record_run(store, TrainConfig(name="plain20 · shapes"))
+    at.run()
+    assert summary_name(at) == "plain20 · shapes #2"
+    at.text_input(key="name").set_value("my run").run()
+    assert summary_name(at) == "my run"  # a name given is kept

@@ -80,3 +80,12 @@ def test_a_run_without_members_is_its_own_one(store):
     run = store.get_run(store.create_run(TrainConfig(name="solo")))
     snap = RunSnapshot(store, run)
     assert snap.members == [(0, "resnet8")] and not snap.cohort
+
+
+def test_distinct_names_number_the_repeats(store):
+    assert store.distinct_name("resnet8 · shapes") == "resnet8 · shapes"
+    for _ in range(2):
+        name = store.distinct_name("resnet8 · shapes")
+        store.create_run(TrainConfig(name=name))
+    assert store.distinct_name("resnet8 · shapes") == "resnet8 · shapes #3"
+    assert store.distinct_name("resnet8 · shapes_%") == "resnet8 · shapes_%"  # no patterns

@@ -45,6 +45,7 @@ def test_preset_run_prints_progress_and_one_json_line(tmp_path):
     # The run is in the same store the app reads.
     run = RunStore(tmp_path / "runs").get_run(summary["run_id"])
     assert run.status == "finished" and run.config.epochs == 1
+    assert run.name == "resnet8 · shapes"  # named after its setup, not "default"
 
 
 def test_bad_settings_exit_2_with_a_message(tmp_path):
