@@ -67,6 +67,8 @@ class Trainer:
         self.cfg, self.store, self.run_id = cfg.validate(), store, run_id
         self.data_root, self.progress = data_root, progress
         self.step = self.total = 0
+        # Who asked to stop ("from the app", "by a termination signal"); the reason names the
+        # step the run really ended at, which the progress line and the marker show too.
         self.stop_requested: str | None = None
         self._control_cursor = 0
         self._last_poll = 0.0
@@ -191,6 +193,7 @@ class Trainer:
                     or now - last_flush >= FLUSH_SECONDS
                     or self.step in eval_at
                     or self.step == total
+                    or self.stop_requested  # stop at this step, not at the next flush
                 ):
                     images = (self.step - flushed_step) * cfg.batch_size
                     throughput = images / max(time.time() - t_flush, 1e-9)
@@ -209,7 +212,7 @@ class Trainer:
                         return "diverged", m.diverged_reason
                     if self.stop_requested:
                         self._save_checkpoints(data)
-                        return "stopped", self.stop_requested
+                        return "stopped", f"Stopped {self.stop_requested} at step {self.step}."
         self._save_checkpoints(data)
         if cfg.analyses:
             self._analyse(data, val)
@@ -418,7 +421,7 @@ class Trainer:
         for control in self.store.pending_controls(self.run_id, self._control_cursor):
             self._control_cursor = control.id
             if control.kind == "stop":
-                self.stop_requested = f"Stopped from the app at step {self.step}."
+                self.stop_requested = "from the app"
             else:
                 self._receive(control)
             self.store.mark_applied(control.id, self.step)
@@ -470,7 +473,7 @@ class Trainer:
         self._queued.clear()
 
     def _on_sigterm(self, signum, frame) -> None:
-        self.stop_requested = f"Stopped by a termination signal at step {self.step}."
+        self.stop_requested = "by a termination signal"
 
     def _verdict(self, summary: dict[str, Any]) -> dict[str, Any] | None:
         try:

@@ -198,3 +198,25 @@ def test_out_of_memory_says_what_to_do(store, monkeypatch):
     run_id, _ = train(store, tiny(epochs=1))
     run = store.get_run(run_id)
     assert run.status == "failed" and "Lower the batch size" in run.reason
+
+
+def test_a_stop_mid_run_ends_at_the_step_its_reason_names(store, monkeypatch):
+    """The stop reason, the run's last step and the checkpoint agree (they were a step apart:
+    the reason was written when the control was read, the run went on to the next flush)."""
+    monkeypatch.setattr(trainer_mod, "CONTROL_SECONDS", 0.0)
+    cfg = tiny(epochs=3, log_every=100)
+    run_id = record_run(store, cfg)
+    trainer = Trainer(cfg, store, run_id)
+    step = trainer._step
+
+    def step_then_ask(m, x, y):
+        step(m, x, y)
+        if trainer.step == 2:
+            store.add_control(run_id, "stop")
+
+    monkeypatch.setattr(trainer, "_step", step_then_ask)
+    summary = trainer.run()
+    run = store.get_run(run_id)
+    assert run.status == "stopped"
+    assert run.reason == f"Stopped from the app at step {summary['steps']}."
+    assert run.step == summary["steps"] == 3  # asked during step 3, stopped right after it
