@@ -179,20 +179,28 @@ def layer_figures(
     cols: int | None = None,
     per_channel: bool = False,
     title: str | None = None,
+    ranked: bool = True,
 ) -> LayerFigures:
     """Grid of the kept channels, statistics table, histogram and one channel (default: the
     first kept, i.e. the strongest) over ``image`` (the picture the model saw, H×W×3 uint8), for
-    image ``index`` of the captured batch."""
+    image ``index`` of the captured batch. ``ranked``: the kept channels are the strongest
+    (else a page of them in index order, and the title says which)."""
     kept = cap.channels.tolist()
     channel = kept[0] if channel is None or channel not in kept else channel
     maps = cap.maps[index].numpy()
-    which = "strongest" if len(kept) < cap.num_channels else "all"
+    n = cap.num_channels
+    if len(kept) == n or ranked:
+        heading = (
+            f"{cap.name}: {len(kept)} of {n} channels ({'all' if len(kept) == n else 'strongest'})"
+        )
+    else:  # a page of them, in index order
+        heading = f"{cap.name}: channels {kept[0]}–{kept[-1]} of {n}"
     grid = feature_grid(
         maps,
         kept,
         cols=cols,
         per_channel=per_channel,
-        title=title or f"{cap.name}: {len(kept)} of {cap.num_channels} channels ({which})",
+        title=title or heading,
     )
     hist = histogram(
         cap.hist_counts[index].numpy(),

@@ -130,7 +130,8 @@ def feature_maps(s: Subject) -> None:
         persist_state="page",
         help="Shows patterns in weak channels; tiles are then not comparable in size.",
     )
-    if which.startswith("All"):
+    paged = which.startswith("All")
+    if paged:
         pages = math.ceil(channels / PAGE)
         # One key per layer and size: a stored page is always within range.
         page = c2.number_input(
@@ -156,7 +157,9 @@ def feature_maps(s: Subject) -> None:
         key="act.channel",
         persist_state="page",
     )
-    figs = layer_figures(shown, s.picture, channel=channel, per_channel=per_channel)
+    figs = layer_figures(
+        shown, s.picture, channel=channel, per_channel=per_channel, ranked=not paged
+    )
     g1.plotly_chart(figs.grid, key="act.grid")
     g2.image(
         figs.overlay,

@@ -214,3 +214,15 @@ def test_layer_figures_show_the_kept_channels_and_the_chosen_one_large():
     chosen = layer_figures(cap, picture, channel=2)
     assert chosen.channel == 2
     assert layer_figures(cap, picture, channel=0).channel == 3  # not shown: falls back
+
+
+def test_a_page_of_channels_says_which_ones_not_strongest():
+    from resnet_viz.activations.capture import reduce_capture
+
+    values = torch.arange(4 * 2 * 2, dtype=torch.float32).reshape(1, 4, 2, 2)
+    cap = reduce_capture(capture_of(values), Reduce(channels=(0, 1)))
+    figs = layer_figures(cap, np.zeros((4, 4, 3), dtype=np.uint8), ranked=False)
+    assert figs.grid.layout.title.text == "layer: channels 0–1 of 4"
+    every = reduce_capture(capture_of(values), Reduce(channels=(0, 1, 2, 3)))
+    title = layer_figures(every, np.zeros((4, 4, 3), dtype=np.uint8), ranked=False)
+    assert title.grid.layout.title.text == "layer: 4 of 4 channels (all)"
