@@ -9,6 +9,7 @@ from resnet_viz.explain import (
     Job,
     Options,
     default_layer,
+    empty_hint,
     empty_reason,
     grad_cam_layers,
     layer_label,
@@ -129,7 +130,8 @@ def one_map(v: View, c: Controls, j: Job) -> None:
         st.error(value, icon=":material/error:")
     elif kind == "map":
         if why := empty_reason(value, info.sign):
-            st.warning(f"The {why}.", icon=":material/visibility_off:")
+            hint = empty_hint(uses_layer=info.uses_layer)
+            st.warning(f"The {why}. {hint}", icon=":material/visibility_off:")
         heat = to_unit(value, info.sign, info.outlier_perc)
         shown = figures.enlarge(figures.overlay(v.picture, heat, c.colormap, c.opacity), 256)
         st.image(shown, width="stretch", output_format="PNG")

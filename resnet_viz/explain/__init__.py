@@ -37,7 +37,7 @@ from .base import (
     hook_count,
     private_copy,
 )
-from .display import EMPTY, empty_reason, signed, to_unit
+from .display import EMPTY, empty_hint, empty_reason, signed, to_unit
 from .jobs import Job, make_job
 from .layers import default_layer, grad_cam_layers, layer_label, resolve_layer
 
@@ -52,6 +52,7 @@ __all__ = [
     "Options",
     "attribute",
     "default_layer",
+    "empty_hint",
     "empty_reason",
     "grad_cam_layers",
     "hook_count",

@@ -55,6 +55,20 @@ def empty_reason(attr: torch.Tensor | np.ndarray, sign: str) -> str | None:
     return None
 
 
+def empty_hint(*, uses_layer: bool) -> str:
+    """What to try after an empty map, in words a student can act on."""
+    if uses_layer:
+        return (
+            "Grad-CAM keeps only what raises the class score (a ReLU on the weighted feature "
+            "maps), and at this layer nothing does: early layers are far from the decision. "
+            "Pick a later layer (the last stage or block), or another class."
+        )
+    return (
+        "Try another class or another picture: a map is empty when nothing in this image moves "
+        "this class's score."
+    )
+
+
 def to_unit(attr: torch.Tensor | np.ndarray, sign: str, outlier_perc: float = 2.0) -> np.ndarray:
     """float32 map in [0, 1] (or [-1, 1] for ``sign="all"``) as Captum's visualiser scales it:
     divided by the value below which ``100 - outlier_perc`` % of the total mass lies, clipped.
