@@ -78,8 +78,9 @@ table = st.dataframe(
     column_config={
         "best val acc": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
         "started": st.column_config.TextColumn(width="medium"),
-        "setup": st.column_config.TextColumn(width="large"),
     },
+    # The long setup last, where it may run off the edge without hiding the run's id.
+    column_order=("name", "status", "best val acc", "duration (s)", "started", "id", "setup"),
 )
 chosen = [runs[i] for i in table.selection.rows if i < len(runs)]
 
