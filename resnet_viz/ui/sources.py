@@ -191,4 +191,7 @@ def pick_model_and_images(
             icon=":material/image:",
         )
         st.stop()
+    for sample in samples:
+        for note in zoo.picture_warnings(loaded, sample):
+            st.warning(note, icon=":material/help:")
     return loaded, samples

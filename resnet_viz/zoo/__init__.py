@@ -9,7 +9,7 @@
 """
 
 from .loaded import IMAGENET_MEAN, IMAGENET_STD, LoadedModel
-from .pictures import Sample, dataset_samples, sample_images
+from .pictures import Sample, dataset_samples, picture_warnings, sample_images
 from .sources import (
     DEFAULT_MODEL,
     is_plain_twin,
@@ -34,6 +34,7 @@ __all__ = [
     "load_run",
     "load_torchvision",
     "load_user_weights",
+    "picture_warnings",
     "plain_twins",
     "run_checkpoints",
     "sample_images",

@@ -111,3 +111,21 @@ def test_switching_to_a_model_with_other_samples_starts_from_its_first_sample():
     at.run()
     assert not at.exception
     assert at.session_state["picked"] == [("flower", (320, 214), False, None)]
+
+
+def _page_script() -> None:
+    from resnet_viz.ui.sources import pick_model_and_images
+
+    pick_model_and_images("p", max_images=2)
+
+
+def test_the_page_warns_about_a_photo_and_a_tiny_picture_for_the_shapes_model():
+    at = AppTest.from_function(_page_script, default_timeout=60).run()
+    assert not at.warning  # the first sample is a drawn shape: nothing to warn about
+    at.button_group(key="p.mode").set_value("Upload").run()
+    at.file_uploader(key="p.upload").upload("dot.png", _png((1, 1)), "image/png")
+    at.run()
+    assert not at.exception, at.exception
+    said = [w.value for w in at.warning]
+    assert any("not one of the drawn shapes" in w for w in said)
+    assert any("only 1×1 pixels" in w for w in said)

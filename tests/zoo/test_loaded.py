@@ -8,8 +8,6 @@ from PIL import Image
 
 from resnet_viz import zoo
 
-from .conftest import _pth  # noqa: F401
-
 
 # ---- the bundled default -----------------------------------------------------------------------
 def test_default_model_knows_its_classes_and_preprocessing(default):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from resnet_viz import zoo
 from resnet_viz.errors import DataError
-
-from .conftest import _pth  # noqa: F401
 
 
 # ---- pictures --------------------------------------------------------------------------------
@@ -38,3 +39,35 @@ def test_dataset_draws_for_a_model_without_a_dataset_say_what_to_do():
     )
     with pytest.raises(DataError, match="upload a picture"):
         zoo.dataset_samples(loaded, 2, 0)
+
+
+# ---- what a student should know before reading the answer --------------------------------------
+def test_a_photo_shown_to_the_shapes_model_is_called_out_of_domain(default):
+    photo = next(s for s in zoo.sample_images(default) if s.mask is None)
+    (note,) = zoo.picture_warnings(default, photo)
+    assert "not one of the drawn shapes" in note and "circle" in note
+
+
+def test_a_shapes_picture_for_the_shapes_model_needs_no_warning(default):
+    drawn = next(s for s in zoo.sample_images(default) if s.mask is not None)
+    assert zoo.picture_warnings(default, drawn) == []
+
+
+def test_a_shapes_picture_for_an_imagenet_model_is_a_guess(default):
+    imagenet = dataclasses.replace(default, dataset="imagenet")
+    drawn = next(s for s in zoo.sample_images(default) if s.mask is not None)
+    (note,) = zoo.picture_warnings(imagenet, drawn)
+    assert "drawn Shapes picture" in note and "imagenet" in note
+
+
+def test_a_tiny_picture_is_called_a_blur(default):
+    dot = zoo.Sample("dot.png", Image.new("RGB", (1, 1), (200, 0, 0)))
+    notes = zoo.picture_warnings(default, dot)
+    assert any("only 1×1 pixels" in n and "32×32" in n for n in notes)
+
+
+def test_a_cifar_model_lists_the_classes_it_knows(default):
+    cifar = dataclasses.replace(default, dataset="cifar10", classes=("plane", "car"))
+    photo = zoo.Sample("flower", Image.new("RGB", (64, 64)))
+    (note,) = zoo.picture_warnings(cifar, photo)
+    assert "only 2 classes (plane, car)" in note

@@ -14,8 +14,6 @@ from resnet_viz.config import TrainConfig
 from resnet_viz.errors import CheckpointError
 from resnet_viz.store import RunStore
 
-from .conftest import _pth  # noqa: F401
-
 
 # ---- runs ----------------------------------------------------------------------------------------
 def test_load_run_reads_a_members_checkpoint(runs_dir, default):
