@@ -99,24 +99,24 @@ def picture_warnings(loaded: LoadedModel, sample: Sample) -> list[str]:
     classes = ", ".join(loaded.classes[:10]) + (" …" if len(loaded.classes) > 10 else "")
     if loaded.dataset == "shapes" and not drawn:
         notes.append(
-            f"**{sample.name}** is not one of the drawn shapes this model learned: it only "
+            f"“{sample.name}” is not one of the drawn shapes this model learned: it only "
             f"knows ten of them ({classes}). It must still answer one of them, so its top class "
             "and the maps say little about this picture."
         )
     elif drawn and loaded.dataset != "shapes":
         notes.append(
-            f"**{sample.name}** is a drawn Shapes picture, but this model learned "
+            f"“{sample.name}” is a drawn Shapes picture, but this model learned "
             f"{loaded.dataset or 'other pictures'}: its answer is a guess among classes it knows."
         )
     elif loaded.dataset in ("cifar10", "folder") and sample.label is None:
         notes.append(
-            f"This model knows only {len(loaded.classes)} classes ({classes}); if **{sample.name}**"
+            f"This model knows only {len(loaded.classes)} classes ({classes}); if “{sample.name}”"
             " shows none of them, its top class is the nearest guess, not a recognition."
         )
     width, height = sample.image.size
     if min(width, height) < MIN_SIDE:
         notes.append(
-            f"**{sample.name}** is only {width}×{height} pixels: it is enlarged to "
+            f"“{sample.name}” is only {width}×{height} pixels: it is enlarged to "
             f"{loaded.image_size}×{loaded.image_size}, so the model sees a blur of a few colours."
         )
     return notes
