@@ -3,7 +3,6 @@
 import datetime as dt
 from collections import Counter
 
-import numpy as np
 import streamlit as st
 
 from resnet_viz import keys, ui
@@ -34,8 +33,8 @@ def best_val(run) -> float | None:
         values = [m.get("best_val_acc") for m in run.summary["models"]]
         values = [v for v in values if v is not None]
         return max(values) if values else None
-    _, acc = store.scalars(run.id, keys.VAL_ACC)
-    return float(np.nanmax(acc)) if len(acc) and np.isfinite(acc).any() else None
+    _, best = store.latest_and_best(run.id, keys.VAL_ACC)[0]  # one indexed lookup, no series
+    return best
 
 
 def started(run) -> str:

@@ -160,6 +160,11 @@ def _add_markers(
         )
 
 
+def _mode(xs) -> str:
+    """Few points are drawn as dots too, so that a single one is visible at all."""
+    return "lines+markers" if len(xs) < 30 else "lines"
+
+
 def line_figure(
     lines: Mapping[str, Series],
     *,
@@ -198,9 +203,9 @@ def line_figure(
             )
         )
     for name, (xs, ys) in lines.items():
-        # Few points: draw them as dots too, so a single one is visible at all.
-        mode = "lines+markers" if len(xs) < 30 else "lines"
-        fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode=mode, line=dict(styles.get(name, {}))))
+        fig.add_trace(
+            go.Scatter(x=xs, y=ys, name=name, mode=_mode(xs), line=dict(styles.get(name, {})))
+        )
     for name, (xs, ys) in (right or {}).items():
         # Grey and thin: a second axis' line must not be mistaken for, or hide, the first's.
         fig.add_trace(
@@ -208,7 +213,7 @@ def line_figure(
                 x=xs,
                 y=ys,
                 name=name,
-                mode="lines+markers" if len(xs) < 30 else "lines",
+                mode=_mode(xs),
                 yaxis="y2",
                 opacity=0.7,
                 line={"color": RIGHT_AXIS_COLOUR, "width": 1, "dash": "dot"},
@@ -216,7 +221,7 @@ def line_figure(
             )
         )
     _layout(fig, title, y_title, height=height)
-    drawn = [*(lines or {}).values(), *(faint or {}).values(), *(right or {}).values()]
+    drawn = [*lines.values(), *(faint or {}).values(), *(right or {}).values()]
     if x == "step":
         xaxis = step_axis(*(np.asarray(xs) for xs, _ in drawn), *(m.step for m in markers))
         fig.update_xaxes(**xaxis)

@@ -50,11 +50,14 @@ class RunSnapshot:
     def layers(self) -> dict[int, dict[str, tuple[str, ...]]]:
         return self.store.layers(self.run.id)
 
+    def _group(self, member: int, group: str) -> tuple[str, ...]:
+        return self.layers.get(member, {}).get(group, ())
+
     def conv_layers(self, member: int) -> tuple[str, ...]:
-        return self.layers.get(member, {}).get(CONV_LAYERS, ())
+        return self._group(member, CONV_LAYERS)
 
     def block_layers(self, member: int) -> tuple[str, ...]:
-        return self.layers.get(member, {}).get(BLOCK_LAYERS, ())
+        return self._group(member, BLOCK_LAYERS)
 
     def scalars(
         self, key: str, member: int = 0, *, max_points: int | None = None, last: int | None = None
@@ -65,7 +68,7 @@ class RunSnapshot:
         )
 
     def _names(self, kind: str, member: int) -> tuple[str, ...]:
-        return self.layers.get(member, {}).get(KIND_GROUP.get(kind, CONV_LAYERS), ())
+        return self._group(member, KIND_GROUP.get(kind, CONV_LAYERS))
 
     def layer_series(self, kind: str, member: int = 0, *, max_points: int | None = None):
         return self._once(
