@@ -4,6 +4,10 @@ run and are not tuned to make an effect appear; a run that misses one says so.
 
 Each member is found by what it is (plain or residual, depth, BatchNorm, shortcut scale), not by
 its position, so a hand-built cohort gets the same verdict as the preset.
+
+A verdict judges the experiment that ran (see :mod:`.design`): a live or scheduled change that
+altered a member it compares makes it say that it cannot judge, and why; the same learning-rate
+factor or BatchNorm mode for every member keeps the comparison fair and is named in the text.
 """
 
 from __future__ import annotations
@@ -19,6 +23,15 @@ import numpy as np
 from .. import keys
 from ..config import ModelConfig, TrainConfig
 from ..store import RunStore
+from .design import (
+    Alteration,
+    alterations,
+    built_states,
+    cannot_judge,
+    fair_note,
+    listed,
+    touching,
+)
 from .gradflow import PHASES, format_ratio, gradient_flow, ratio_verdict
 
 _PLAIN, _RESIDUAL = attrgetter("plain"), attrgetter("residual")  # ModelConfig properties
@@ -69,6 +82,17 @@ def _pick(cfg: TrainConfig, keep: Callable[[ModelConfig], bool]) -> list[tuple[i
     return sorted(((i, m) for i, m in enumerate(cfg.members) if keep(m)), key=lambda p: p[1].depth)
 
 
+def _altered(
+    store: RunStore, run_id: str, cfg: TrainConfig, members: list[int]
+) -> tuple[str | None, str]:
+    """Why this run cannot be judged (a change altered a compared member), or ``None`` and the
+    note a verdict adds when every member had the same fair change."""
+    hit = touching(alterations(store.events(run_id), cfg), members)
+    unfair = [a for a in hit if not a.fair]
+    names = cfg.member_names()
+    return (cannot_judge(unfair, names), "") if unfair else (None, fair_note(hit, names))
+
+
 def _steps_note(summary: dict[str, Any]) -> str:
     return f"{summary.get('steps', 0):,} steps"
 
@@ -79,6 +103,9 @@ def degradation(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -
     if len(plain) < 2 or len(res) < 2:
         return Verdict(None, "Needs a shallow and a deep plain net and residual net.")
     (ps, pd), (rs, rd) = (plain[0], plain[-1]), (res[0], res[-1])
+    why, note = _altered(store, run_id, cfg, [ps[0], pd[0], rs[0], rd[0]])
+    if why:
+        return Verdict(None, why)
     loss = {i: final_loss(store, run_id, i) for i, _ in (ps, pd, rs, rd)}
     names = {i: m.label for i, m in (ps, pd, rs, rd)}
     degraded = loss[pd[0]] > loss[ps[0]]
@@ -107,7 +134,7 @@ def degradation(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -
             f"plain net can still keep up. {res_line}."
         )
     figures = {names[i]: loss[i] for i in loss}
-    return Verdict(degraded and depth_helps, text, figures)
+    return Verdict(degraded and depth_helps, text + note, figures)
 
 
 def _first_to_last(store: RunStore, run_id: str, member: int) -> dict[str, float]:
@@ -122,6 +149,9 @@ def shattering(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) ->
     if not plain or not res or not sweep:
         return Verdict(None, "Needs plain and residual BatchNorm nets and the depth sweep.")
     deep_plain, deep_res = plain[-1], res[-1]
+    why, note = _altered(store, run_id, cfg, [deep_plain[0], deep_res[0]])
+    if why:
+        return Verdict(None, why)
     ratios = _first_to_last(store, run_id, deep_plain[0])
     health = {p: ratio_verdict(r) for p, r in ratios.items()}
     healthy = bool(health) and all(v == "healthy" for v in health.values())
@@ -156,6 +186,7 @@ def shattering(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) ->
             if not ok
         ]
         text += f"Did NOT reproduce here: {'; '.join(missing)}."
+    text += note
     figures = {"plain_corr": p_corr, "residual_corr": r_corr, "depths": depths, **ratios}
     return Verdict(reproduced, text, figures)
 
@@ -166,6 +197,9 @@ def no_bn(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -> Verd
     if not plain or not res:
         return Verdict(None, "Needs a plain and a residual net without BatchNorm.")
     (pi, pm), (ri, rm) = plain[-1], res[-1]
+    why, note = _altered(store, run_id, cfg, [pi, ri])
+    if why:
+        return Verdict(None, why)
     models = {m["member"]: m for m in summary.get("models", []) if "member" in m}
     diverged = models.get(pi, {}).get("diverged_at")
     ratios = _first_to_last(store, run_id, pi)
@@ -189,7 +223,7 @@ def no_bn(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -> Verd
             f"to break and the residual net to reach ≥ {NO_BN_RESIDUAL_ACC:.0%})."
         )
     figures = {"plain_diverged_at": diverged, "residual_best_val_acc": acc, **ratios}
-    return Verdict(reproduced, text, figures)
+    return Verdict(reproduced, text + note, figures)
 
 
 def break_shortcut(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -> Verdict:
@@ -199,6 +233,9 @@ def break_shortcut(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict
             by_scale.setdefault(m.skip[0], i)
     if 1.0 not in by_scale or len(by_scale) < 2:
         return Verdict(None, "Needs an identity-shortcut member and a scaled one.")
+    why, note = _altered(store, run_id, cfg, list(by_scale.values()))
+    if why:
+        return Verdict(None, why)
     loss = {s: final_loss(store, run_id, i) for s, i in by_scale.items()}
     others = sorted(s for s in loss if s != 1.0)
     worse = all(loss[1.0] < loss[s] for s in others)
@@ -209,42 +246,114 @@ def break_shortcut(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict
     else:
         text = f"Final train loss by shortcut scale — {parts}: the identity shortcut was NOT "
         text += f"best on this budget ({_steps_note(summary)}). Did not reproduce."
-    return Verdict(worse, text, {f"x{s:g}": v for s, v in loss.items()})
+    return Verdict(worse, text + note, {f"x{s:g}": v for s, v in loss.items()})
 
 
 def pull_skips(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -> Verdict:
-    pulls = [e for e in store.events(run_id) if e.kind == "skip" and e.member is not None]
-    if len(cfg.members) < 2 or not pulls:
+    """Judges the first pull of a member's skips that had an identical, untouched twin beside
+    it, whether the schedule or a live control made it; says so when no pull had one."""
+    names = cfg.member_names()
+    if len(cfg.members) < 2:
         return Verdict(None, "Needs an untouched twin and a member whose skips were pulled.")
-    pulled, twin = pulls[0].member, 0 if pulls[0].member != 0 else 1
-    off = next((e for e in pulls if e.payload.get("value") == 0), None)
-    on = next((e for e in pulls if off and e.step > off.step and e.payload.get("value") == 1), None)
-    steps, a = store.scalars(run_id, keys.TRAIN_LOSS, pulled)
+    alts = alterations(store.events(run_id), cfg)
+    first: dict[int, Alteration] = {}
+    for a in alts:
+        first.setdefault(a.member, a)
+    # The designed (scheduled) pulls first, then live ones, each in order.
+    pulls = sorted(
+        (a for a in first.values() if a.change.kind == "skip" and float(a.change.value) == 0),
+        key=lambda a: (a.source != "schedule", a.step),
+    )
+    if not pulls:
+        changed = f" Changes made: {listed(alts, names)}." if alts else ""
+        return Verdict(None, f"The skips were never pulled (stopped before the pull?).{changed}")
+    steps, _ = store.scalars(run_id, keys.TRAIN_LOSS, pulls[0].member)
+    width = max(3, round(len(steps) * 0.05))
+    for n, pull in enumerate(pulls):
+        judged = _judge_pull(store, run_id, cfg, alts, pull, width, unjudged=pulls[:n])
+        if judged is not None:
+            return judged
+    finals = ", ".join(f"{n} {_fmt(final_loss(store, run_id, i))}" for i, n in enumerate(names))
+    return Verdict(
+        None,
+        f"Cannot judge: no pull of the skips had an identical, untouched twin beside it "
+        f"({listed(alts, names)}), so this run cannot say whether pulling them hurt. Final "
+        f"train loss: {finals}.",
+    )
+
+
+def _judge_pull(
+    store: RunStore,
+    run_id: str,
+    cfg: TrainConfig,
+    alts: list[Alteration],
+    pull: Alteration,
+    width: int,
+    *,
+    unjudged: list[Alteration],
+) -> Verdict | None:
+    """The verdict on ``pull``, or ``None`` when no twin stayed untouched while it hurt;
+    ``unjudged``: earlier candidates that had none."""
+    names, p = cfg.member_names(), pull.member
+    own_later = [a for a in alts if a.member == p and a.step >= pull.step and a.event != pull.event]
+    end = min([pull.step + width, *(a.step for a in own_later)])
+    twins = [
+        i
+        for i, m in enumerate(cfg.members)
+        if i != p and m == cfg.members[p] and not touching(alts, [i], through=end)
+    ]
+    steps, a = store.scalars(run_id, keys.TRAIN_LOSS, p)
+    after = (steps > pull.step) & (steps <= end)
+    if not twins or not after.any():
+        return None
+    twin = twins[0]
     _, b = store.scalars(run_id, keys.TRAIN_LOSS, twin)
-    if off is None or not len(a) or len(a) != len(b):
-        return Verdict(None, "The pull did not happen (stopped early?).")
-    width = max(3, round(len(a) * 0.05))
-    after = (steps > off.step) & (steps <= off.step + width)
+    if len(a) != len(b):
+        return None
     hurt_ratio = float(np.mean(a[after]) / max(np.mean(b[after]), 1e-9))
     hurt = hurt_ratio > PULL_HURT
-    fa, fb = final_loss(store, run_id, pulled), final_loss(store, run_id, twin)
-    rel, absolute = RECOVERED
-    recovered = on is not None and fa <= fb * rel + absolute
-    names = [m.label for m in cfg.members]
+    built = built_states(cfg)[p]
+    restore = next((x for x in own_later if x.state == built), None)
     text = (
-        f"Pulling the skips at step {off.step} made {names[pulled]}'s loss {hurt_ratio:.1f}× its "
-        f"untouched twin's ({'hurt' if hurt else 'barely noticed'})"
+        f"Pulling the skips of {pull.change.where()} from {names[p]} at step {pull.step + 1} "
+        f"made its loss {hurt_ratio:.1f}× that of its untouched twin {names[twin]} "
+        f"({'hurt' if hurt else 'barely noticed'})"
     )
-    if on is not None:
+    fa, fb = final_loss(store, run_id, p), final_loss(store, run_id, twin)
+    spoilt = [x for x in alts if x.member == twin] + [
+        x for x in own_later if restore is not None and x.step > restore.step
+    ]
+    recovered = None
+    rel, absolute = RECOVERED
+    if restore is None and spoilt:
         text += (
-            f"; after restoring them at step {on.step} it ended at {_fmt(fa)} vs the twin's "
-            f"{_fmt(fb)}: {'recovered' if recovered else 'did NOT recover'}."
+            "; the skips were not restored, and the final losses are not compared: the twin "
+            f"changed afterwards ({listed(spoilt, names)})."
+        )
+    elif restore is None:
+        text += f"; the skips were not restored (final {_fmt(fa)} vs {_fmt(fb)})."
+    elif spoilt:
+        text += (
+            f"; they were restored at step {restore.step + 1}, but whether it recovered cannot "
+            f"be judged: changes came after ({listed(spoilt, names)})."
         )
     else:
-        text += f"; the skips were not restored (final {_fmt(fa)} vs {_fmt(fb)})."
+        recovered = fa <= fb * rel + absolute
+        text += (
+            f"; after restoring them at step {restore.step + 1} it ended at {_fmt(fa)} vs the "
+            f"twin's {_fmt(fb)}: {'recovered' if recovered else 'did NOT recover'}."
+        )
+    others = [x for x in alts if x not in (pull, restore, *spoilt, *unjudged)]
+    for x in unjudged:
+        text += (
+            f" The pull of {x.change.where()} from {names[x.member]} at step {x.step + 1} is "
+            "not judged: no untouched twin beside it."
+        )
+    if others:
+        text += f" Also changed during the run: {listed(others, names)}."
     text += " Reproduced." if hurt else " Did not reproduce: pulling the skips did not hurt."
     figures = {"hurt_ratio": hurt_ratio, "final_pulled": fa, "final_twin": fb}
-    return Verdict(hurt, text, {**figures, "recovered": recovered})
+    return Verdict(hurt, text, {**figures, "recovered": recovered, "pulled": p, "twin": twin})
 
 
 VERDICTS: dict[str, Callable[[RunStore, str, TrainConfig, dict], Verdict]] = {

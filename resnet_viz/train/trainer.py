@@ -447,13 +447,16 @@ class Trainer:
 
     def _record(self, change: Change, *, source: str, control: Control | None = None) -> None:
         """Queue ``change`` for the next step boundary and record it as an event now."""
-        problems = [p for m in self._targets(change) if (p := apply_change(m, change, check=True))]
+        problems = {
+            m.index: p for m in self._targets(change) if (p := apply_change(m, change, check=True))
+        }
         self._queued.append(change)
         names = [m.name for m in self.members]
         message = change.describe(names) + f", from step {self.step + 1}"
         if problems:
-            message += f" (not applied: {'; '.join(problems)})"
+            message += f" (not applied: {'; '.join(problems.values())})"
         payload = {**change.payload(), "kind": change.kind, "source": source}
+        payload["not_applied"] = sorted(problems)
         payload["label"] = change.short()
         if control is not None:
             payload["control_id"], payload["requested_at"] = control.id, control.t

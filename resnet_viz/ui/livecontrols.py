@@ -79,6 +79,12 @@ def live_controls(snap: RunSnapshot, key: str) -> int | None:
             "**Live controls** · the worker applies a change before its next step and every chart "
             "marks it (purple: skips, orange: learning rate, green: BatchNorm)."
         )
+        if run.config.experiment:
+            st.caption(
+                "A change here alters the experiment as designed: its verdict at the end judges "
+                "what actually ran (the same learning rate or BatchNorm change for every member "
+                "keeps a comparison fair), or says it cannot judge, and why."
+            )
         who = st.selectbox(
             "Apply to",
             ["all members", *names],

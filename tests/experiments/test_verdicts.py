@@ -127,20 +127,130 @@ def test_break_shortcut(store):
     assert verdict(store, run_id, cfg, _summary(cfg)).reproduced is False
 
 
-def test_pull_skips(store):
-    cfg = TrainConfig().with_overrides({"experiment": "pull-skips", "cohort": "resnet8"})
+def _change(store, run_id, step, kind="skip", value=0.0, member=1, source="schedule", **where):
+    payload = {"value": value, "member": member, "source": source, **where}
+    store.add_event(run_id, kind, "x", step=step, member=member, payload=payload)
+
+
+def _pull_run(store, twin_loss=0.5, jump=2.0):
+    cfg = TrainConfig().with_overrides({"experiment": "pull-skips", "cohort": "resnet8;resnet8"})
     run_id = record_run(store, cfg)
-    twin = np.full(100, 0.5)
+    twin = np.full(100, twin_loss)
     pulled = twin.copy()
-    pulled[30:60] = 2.0  # the jump while stage 2 has no skips
+    pulled[30:60] = jump  # the jump while stage 2 has no skips
     _losses(store, run_id, 0, twin)
     _losses(store, run_id, 1, pulled)
-    for step, value in ((30, 0.0), (60, 1.0)):
-        store.add_event(run_id, "skip", "x", step=step, member=1, payload={"value": value})
+    return run_id, cfg
+
+
+def test_pull_skips(store):
+    run_id, cfg = _pull_run(store)
+    _change(store, run_id, 30, stage=2)
+    _change(store, run_id, 60, value=1.0, stage=2)
     result = verdict(store, run_id, cfg, _summary(cfg))
     assert result.reproduced is True
-    assert "4.0× its untouched twin's (hurt)" in result.text and "recovered" in result.text
+    assert "4.0× that of its untouched twin resnet8 (hurt)" in result.text
+    assert "ended at 0.500 vs the twin's 0.500: recovered" in result.text
+    assert "from resnet8 #2 at step 31" in result.text
     assert result.figures["recovered"] is True
+    assert (result.figures["pulled"], result.figures["twin"]) == (1, 0)
+
+
+def test_pull_skips_a_live_change_to_the_twin_before_the_pull_cannot_be_judged(store):
+    """The issue's case: the twin (member 0) lost stage 3's skips live before the scheduled
+    pull of member 1. That pull has no untouched twin and is not judged; the live pull is,
+    since member 1 stayed untouched while it acted, and the final losses are not compared."""
+    run_id, cfg = _pull_run(store)
+    _change(store, run_id, 10, member=0, source="app", stage=3)
+    _change(store, run_id, 30, stage=2)
+    _change(store, run_id, 60, value=1.0, stage=2)
+    result = verdict(store, run_id, cfg, _summary(cfg))
+    assert result.text.startswith("Pulling the skips of stage 3 from resnet8 at step 11")
+    assert result.reproduced is False  # the data did not jump after step 10
+    assert "final losses are not compared: the twin changed afterwards" in result.text
+    assert "stage 2 skips off (×0) · resnet8 #2, from step 31 (scheduled)" in result.text
+    assert "pull of stage 2 from resnet8 #2 at step 31 is not judged" in result.text
+    assert (result.figures["pulled"], result.figures["recovered"]) == (0, None)
+
+
+def test_pull_skips_with_both_members_changed_at_once_cannot_judge(store):
+    run_id, cfg = _pull_run(store)
+    _change(store, run_id, 30, member=None, source="app", stage=2)  # both members' skips
+    result = verdict(store, run_id, cfg, _summary(cfg))
+    assert result.reproduced is None
+    assert result.text.startswith("Cannot judge: no pull of the skips had an identical")
+    assert "stage 2 skips off (×0) · all members, from step 31 (a live change)" in result.text
+    assert "Final train loss: resnet8 0.500, resnet8 #2 0.500" in result.text
+
+
+def test_pull_skips_the_twin_changed_after_the_pull_leaves_recovery_unjudged(store):
+    run_id, cfg = _pull_run(store)
+    _change(store, run_id, 30, stage=2)
+    _change(store, run_id, 45, kind="lr", value=0.1, member=0, source="app")
+    _change(store, run_id, 60, value=1.0, stage=2)
+    result = verdict(store, run_id, cfg, _summary(cfg))
+    assert result.reproduced is True  # the hurt window (31–35) is before the twin's change
+    assert "whether it recovered cannot be judged" in result.text
+    assert "learning rate ×0.1 of its schedule · resnet8, from step 46" in result.text
+    assert result.figures["recovered"] is None
+
+
+def test_pull_skips_a_live_pull_is_the_experiment_when_nothing_was_scheduled(store):
+    run_id, cfg = _pull_run(store)
+    _change(store, run_id, 30, source="app", stage=2)
+    result = verdict(store, run_id, cfg, _summary(cfg))
+    assert result.reproduced is True and "the skips were not restored" in result.text
+
+
+def test_pull_skips_no_op_changes_alter_nothing(store):
+    run_id, cfg = _pull_run(store)
+    _change(store, run_id, 5, value=1.0, member=0, source="app")  # skips on: they were on
+    _change(store, run_id, 30, stage=2)
+    _change(store, run_id, 60, value=1.0, stage=2)
+    result = verdict(store, run_id, cfg, _summary(cfg))
+    assert result.reproduced is True and result.figures["recovered"] is True
+    assert "Also changed" not in result.text
+
+
+def test_pull_skips_never_pulled(store):
+    run_id, cfg = _pull_run(store)
+    result = verdict(store, run_id, cfg, _summary(cfg))
+    assert result.reproduced is None and "never pulled" in result.text
+
+
+@pytest.mark.parametrize("member", [0, 3])
+def test_a_live_skip_change_to_a_compared_member_cannot_be_judged(store, member):
+    run_id, cfg = _run(store, "degradation", "plain20;plain56;resnet20;resnet56")
+    for m, loss in enumerate([0.5, 0.6, 0.35, 0.3]):
+        _losses(store, run_id, m, [loss] * 20)
+    _change(store, run_id, 10, value=1.0 if member == 0 else 0.0, member=member, source="app")
+    result = verdict(store, run_id, cfg, _summary(cfg))
+    assert result.reproduced is None
+    assert result.text.startswith("Cannot judge this run as the experiment: every block skips")
+    assert cfg.member_names()[member] in result.text and "a live change" in result.text
+
+
+def test_the_same_lr_change_for_every_member_keeps_the_comparison_fair(store):
+    run_id, cfg = _run(store, "degradation", "plain20;plain56;resnet20;resnet56")
+    for m, loss in enumerate([0.5, 0.6, 0.35, 0.3]):
+        _losses(store, run_id, m, [loss] * 20)
+    _change(store, run_id, 10, kind="lr", value=0.1, member=None, source="app")
+    result = verdict(store, run_id, cfg, _summary(cfg))
+    assert result.reproduced is True
+    assert "Every member had the same change (learning rate ×0.1" in result.text
+    _change(store, run_id, 12, kind="lr", value=0.3, member=1, source="app")  # one member only
+    assert verdict(store, run_id, cfg, _summary(cfg)).reproduced is None
+
+
+def test_a_change_no_member_could_take_alters_nothing(store):
+    run_id, cfg = _run(store, "no-bn", "plain32 no-BN;resnet32 no-BN zero-init")
+    _losses(store, run_id, 0, [2.3] * 20, grads=(1e-4, 1.0, 1.0))
+    _losses(store, run_id, 1, [0.3] * 20)
+    _change(store, run_id, 5, kind="bn", value="frozen", member=0, source="app")  # no BN in it
+    payload = {"value": 0.0, "block": "layer1.9", "member": 1, "not_applied": [1]}
+    store.add_event(run_id, "skip", "x", step=6, member=1, payload=payload)
+    result = verdict(store, run_id, cfg, _summary(cfg, m1={"best_val_acc": 0.85}))
+    assert result.reproduced is True
 
 
 def test_shattering(store):

@@ -178,6 +178,8 @@ def test_a_control_for_a_missing_member_or_stage_is_reported_not_fatal(store):
     messages = [e.message for e in store.events(run_id)]
     assert any("Ignored a skip control: There is no member 7" in m for m in messages)
     assert any("not applied: resnet8 has no block layer3.1" in m for m in messages)
+    missed = next(e for e in store.events(run_id) if e.payload.get("block") == "layer3.1")
+    assert missed.payload["not_applied"] == [0]  # resnet8 (member 0); resnet14 took it
     assert any("Ignored a skip control: A skip control needs a number" in m for m in messages)
     assert store.pending_controls(run_id) == []
 
