@@ -1,6 +1,9 @@
-"""ResNet Viz: the router. Each page is a script in pages/; this file only registers them."""
+"""ResNet Viz: the router. Each page is a script in pages/; this file only registers them (and
+the one sidebar switch every page shares)."""
 
 import streamlit as st
+
+from resnet_viz import ui
 
 st.set_page_config(page_title="ResNet Viz", page_icon=":material/hub:", layout="wide")
 
@@ -22,4 +25,6 @@ pages = [
         url_path="explain",
     ),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+ui.presentation_switch()  # the sidebar's Presentation mode, on every page
+page.run()

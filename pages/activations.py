@@ -37,7 +37,8 @@ top[0].image(
     width="stretch",
 )
 ranked = sources.top5(mkey, ikey, loaded, x)
-top[1].plotly_chart(
+ui.plot(
+    top[1],
     top_bars({loaded.name: ([name for _, name, _ in ranked], [p for *_, p in ranked])}),
     key="act.top5",
 )

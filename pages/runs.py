@@ -144,7 +144,8 @@ elif len(chosen) > 1:
         x, y = store.scalars(r.id, key, max_points=2000)
         series[names[r.id]] = (x, smooth(y) if smoothed else y)
         styles[names[r.id]] = {"color": member_colour(i)}  # one distinct colour a run
-    st.plotly_chart(
+    ui.plot(
+        st,
         line_figure(
             series,
             title=metric or "",

@@ -124,7 +124,9 @@ if record is not None:
     experiment = record.config.experiment
     verdict = (record.summary or {}).get("verdict")
     if experiment in LAB_PRESETS:
-        with st.expander(f"What to watch: {LAB_PRESETS[experiment].title}"):
+        # Unfolded while it trains (that is when a class needs it) and in presentation mode.
+        shown = record.active or ui.unfolded()
+        with st.expander(f"What to watch: {LAB_PRESETS[experiment].title}", expanded=shown):
             st.markdown(LAB_PRESETS[experiment].watch)
     if verdict and verdict.get("reproduced") is True:
         st.success(f"**Verdict: reproduced.** {verdict['text']}", icon=":material/check_circle:")
@@ -151,7 +153,7 @@ flows = {
     if (f := gradient_flow(store.layer_series(run.id, keys.GRAD_NORM, i)))
 }
 if flows:
-    st.plotly_chart(grad_flow(flows, colours=colours), key="lab.flow")
+    ui.plot(st, grad_flow(flows, colours=colours), key="lab.flow")
     st.caption(
         "Median gradient norm of each layer over the first, middle and last 10% of steps. "
         "First-to-last layer ratio (two orders of magnitude either way counts as vanishing or "
@@ -171,8 +173,8 @@ if lesions:
     results = {names[i]: p for i, p in lesions.items() if i < len(names)}
     plain = {names[i]: m.plain for i, m in enumerate(run.config.members) if i < len(names)}
     c1, c2 = st.columns(2)
-    c1.plotly_chart(lesion_bars(results, colours=colours), key="lab.lesion")
-    c2.plotly_chart(lesion_curve(results, colours=colours), key="lab.lesion_k")
+    ui.plot(c1, lesion_bars(results, colours=colours), key="lab.lesion")
+    ui.plot(c2, lesion_curve(results, colours=colours), key="lab.lesion_k")
     st.markdown(
         "Each residual block is deleted in turn (its skip path kept, so the block passes its "
         "input on); for a plain member this removes a layer pair. Veit et al. (2016) found "
@@ -190,13 +192,14 @@ if shatter or sweep:
     st.subheader("Shattered gradients")
     c1, c2, c3 = st.columns(3)
     if sweep:
-        c1.plotly_chart(shattering_by_depth(sweep), key="lab.shatter_depth")
+        ui.plot(c1, shattering_by_depth(sweep), key="lab.shatter_depth")
     if shatter:
         curves = {names[i]: p for i, p in shatter.items() if i < len(names)}
-        c2.plotly_chart(shattering_lags(curves, colours=colours), key="lab.shatter_lags")
+        ui.plot(c2, shattering_lags(curves, colours=colours), key="lab.shatter_lags")
     during = {n: store.scalars(run.id, keys.SHATTER_NEIGHBOUR, i) for i, n in enumerate(names)}
     if any(len(x) for x, _ in during.values()):
-        c3.plotly_chart(
+        ui.plot(
+            c3,
             line_figure(
                 during,
                 title="Neighbour correlation during training",

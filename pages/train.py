@@ -232,7 +232,8 @@ else:
         # Also loads the browser's chart library now, not when the first training charts need
         # it: on a 2-core laptop that took ~2.5 s, most of the wait for the first chart.
         epochs, lrs = lr_schedule(cfg)
-        st.plotly_chart(
+        ui.plot(
+            st,
             line_figure(
                 {f"{cfg.optim.optimizer} · {cfg.optim.schedule}": (epochs, lrs)},
                 title="Learning rate over this run (the schedule you chose)",

@@ -18,6 +18,9 @@ DIVERGING = "RdBu_r"  # blue < 0 < red
 # The sequential scales offered for one-signed attribution maps.
 COLORMAPS = ("Jet", "Turbo", "Viridis", "Inferno", "Hot", "Greys")
 LEVELS = 256
+# The colours a builder sets that depend on the theme; figures.style swaps them on a dark one.
+INK = "#222222"  # near-black: the sixth member colour
+LABEL_BACKGROUND = "rgba(255,255,255,0.6)"  # behind a marker label, over the data
 
 
 @lru_cache(maxsize=16)

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from ..store import Event, LayerSeries
 from .axes import fraction_axis, log_axis, step_axis, zero_based_axis
+from .colors import INK, LABEL_BACKGROUND
 
 Series = tuple[np.ndarray, np.ndarray]  # (steps, values)
 
@@ -24,7 +25,7 @@ RIGHT_AXIS_COLOUR = "#8c8c8c"
 # One colour per cohort member, the same on every chart: plotly's default colours minus the
 # marker colours above (so a member's curve is never mistaken for an event line), ordered so
 # that the first two, the usual pair, differ in hue and not only in shade.
-MEMBER_COLOURS = ("#1f77b4", "#e377c2", "#bcbd22", "#8c564b", "#17becf", "#222222")
+MEMBER_COLOURS = ("#1f77b4", "#e377c2", "#bcbd22", "#8c564b", "#17becf", INK)
 
 
 def member_colour(index: int) -> str:
@@ -117,7 +118,7 @@ def _add_markers(
     width = max(hi - lo, 1e-9)
     taken: list[list[tuple[float, float]]] = []  # each row's labels, as (start, end) on x
     for m in sorted(markers, key=lambda m: m.step):
-        colour = MARKER_COLOURS.get(m.kind, "#333")
+        colour = MARKER_COLOURS.get(m.kind, INK)
         fig.add_vline(x=m.step, line={"color": colour, "dash": "dash", "width": 1.5})
         needs = len(m.label) * LABEL_CHAR_WIDTH * width
         # Right of the line if it fits before the axis ends, else left of it (never clipped).
@@ -146,7 +147,7 @@ def _add_markers(
             fig.add_annotation(**{**label, "xanchor": "center"}, text="▾")
         else:
             taken[row].append(extent)
-            fig.add_annotation(**label, text=m.label, bgcolor="rgba(255,255,255,0.6)")
+            fig.add_annotation(**label, text=m.label, bgcolor=LABEL_BACKGROUND)
     for kind in dict.fromkeys(m.kind for m in markers):
         fig.add_trace(
             go.Scatter(
@@ -154,7 +155,7 @@ def _add_markers(
                 y=[None],
                 mode="lines",
                 name=MARKER_NAMES.get(kind, kind),
-                line={"color": MARKER_COLOURS.get(kind, "#333"), "dash": "dash", "width": 1.5},
+                line={"color": MARKER_COLOURS.get(kind, INK), "dash": "dash", "width": 1.5},
                 hoverinfo="skip",
             )
         )

@@ -2,8 +2,17 @@
 Runs and Skip Lab pages share, the pickers and page sections of Activations and Explain. Pages
 stay thin: widgets in, this and ``figures`` out."""
 
+from .look import plot, presentation_switch, unfolded
 from .resources import store
 from .routing import route_through_app
 from .runview import STATUS_ICONS, show_run
 
-__all__ = ["STATUS_ICONS", "route_through_app", "show_run", "store"]
+__all__ = [
+    "STATUS_ICONS",
+    "plot",
+    "presentation_switch",
+    "route_through_app",
+    "show_run",
+    "store",
+    "unfolded",
+]

@@ -50,6 +50,7 @@ from ..figures.activations import (
     top_bars,
 )
 from ..models import ARCHS, residual_blocks
+from .look import plot
 from .resources import store
 from .sources import image_key
 
@@ -160,7 +161,7 @@ def feature_maps(s: Subject) -> None:
     figs = layer_figures(
         shown, s.picture, channel=channel, per_channel=per_channel, ranked=not paged
     )
-    g1.plotly_chart(figs.grid, key="act.grid")
+    plot(g1, figs.grid, key="act.grid")
     g2.image(
         figs.overlay,
         caption=f"{layer}, channel {channel}, upsampled over the image (min → max: "
@@ -179,7 +180,7 @@ def feature_maps(s: Subject) -> None:
         | {"active (> 0)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0)},
         key="act.table",
     )
-    s2.plotly_chart(figs.histogram, key="act.hist")
+    plot(s2, figs.histogram, key="act.hist")
 
 
 def residual_anatomy(s: Subject) -> None:
@@ -216,7 +217,7 @@ def residual_anatomy(s: Subject) -> None:
             key=f"act.achannel.{block}.{out_channels}",
             persist_state="page",
         )
-    st.plotly_chart(anatomy_figure(anatomy, chosen), key="act.anatomy")
+    plot(st, anatomy_figure(anatomy, chosen), key="act.anatomy")
     st.markdown(
         "Left to right: the block's input **x**; what its residual branch computes from it, "
         f"**F(x)**; what the skip path carries ({SHORTCUT_KINDS[anatomy.kind]}); and the "
@@ -284,11 +285,13 @@ def toggle_skips(s: Subject) -> None:
     unchanged, changed = toggled(s.mkey, s.ikey, scales, layer, model, s.x)
     off = switched_off(blocks, scales)
     label = off_label(off)
-    st.plotly_chart(
+    plot(
+        st,
         top_bars({"unchanged": _ranked(s, unchanged), label: _ranked(s, changed)}),
         key="act.toggle.top5",
     )
-    st.plotly_chart(
+    plot(
+        st,
         depth_lines(
             blocks,
             {"unchanged": unchanged.stats.ratio, label: changed.stats.ratio},
@@ -298,7 +301,8 @@ def toggle_skips(s: Subject) -> None:
         key="act.toggle.ratio",
     )
     before, after = unchanged.captures[layer], changed.captures[layer]
-    st.plotly_chart(
+    plot(
+        st,
         compare_grid(
             [before.maps[0].numpy(), after.maps[0].numpy()],
             ["unchanged", "toggled"],
@@ -377,7 +381,8 @@ def across_depth(s: Subject) -> None:
     )
     stats = depth(s.mkey, s.ikey, twin_id, s.loaded.model, s.x, twin, twin_x)
     names, lines = per_block(stats, measure)
-    st.plotly_chart(
+    plot(
+        st,
         depth_lines(
             names,
             lines,
@@ -413,7 +418,8 @@ def compare_images(s: Subject) -> None:
     p1, p2 = st.columns([1, 5])
     p1.image(s.picture, caption=sample.name, width="stretch")
     p1.image(view_picture(s.loaded.input_image(other.image)), caption=other.name, width="stretch")
-    p2.plotly_chart(
+    plot(
+        p2,
         compare_grid(
             [a.maps[0].numpy(), b.maps[0].numpy()],
             [sample.name, other.name],
@@ -423,7 +429,8 @@ def compare_images(s: Subject) -> None:
         ),
         key="act.compare.maps",
     )
-    st.plotly_chart(
+    plot(
+        st,
         channel_scatter([cap_a.mean[0].numpy(), cap_b.mean[0].numpy()], [sample.name, other.name]),
         key="act.compare.scatter",
     )

@@ -16,6 +16,7 @@ from ..explain import METHODS, Options, make_job, method_info, sanity
 from ..explain.quality import score, summarise
 from ..figures import explain as figures
 from . import explainjobs, sources
+from .look import plot
 
 SANITY_DRAWS = 8
 
@@ -73,7 +74,7 @@ def against_true_shape(v: View, c: Controls) -> None:
             scores = [score(a, masks[j.image], method_info(m).sign) for j, a in found.items()]
             summaries[label(m)] = summarise(scores)
     q = st.columns([1, 1])
-    q[0].plotly_chart(figures.quality_figure(summaries), key="explain.quality")
+    plot(q[0], figures.quality_figure(summaries), key="explain.quality")
     q[1].dataframe(figures.quality_table(summaries), hide_index=True, width="stretch")
     q[1].caption(
         f"Maps for the true class of {len(masks)} Shapes picture(s). **Pointing game**: does "
@@ -136,7 +137,7 @@ def sanity_check(v: View, c: Controls) -> None:
 def sanity_verdicts(v: View, c: Controls, result: sanity.SanityResult, methods: list[str]) -> None:
     """The curves, then each verdict here beside the paper's, grouped by whether they agree."""
     labels = {m: label(m) for m in METHODS}
-    st.plotly_chart(figures.sanity_figure(result, labels), key="explain.sanity")
+    plot(st, figures.sanity_figure(result, labels), key="explain.sanity")
     st.dataframe(figures.sanity_table(result, methods, labels), hide_index=True)
     found = sanity.compare_with_published(result, methods)
 

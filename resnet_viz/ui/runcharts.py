@@ -14,6 +14,7 @@ import streamlit as st
 
 from .. import keys
 from ..figures.lab import block_lines
+from ..figures.style import restyle
 from ..figures.training import (
     Marker,
     block_bars,
@@ -25,6 +26,7 @@ from ..figures.training import (
     smooth,
 )
 from ..store import LayerSeries, RunRecord, RunSnapshot, thin_indices
+from .look import look
 
 # Points per trace. The browser redraws every chart while a run is live, and on a 2-core laptop
 # that redraw competes with training itself: keep it light.
@@ -67,9 +69,10 @@ class Charts:
     def show(self, where, key: str, build: Callable[[], go.Figure], *, variant: str = "") -> None:
         """Draw the figure for element ``key``; a new ``variant`` (e.g. other chosen layers)
         is built at once rather than at the next due time."""
-        slot = f"{key}|{variant}"
+        style = look()
+        slot = f"{key}|{variant}|{style}"
         if self.fresh or slot not in self.cache:
-            self.cache[slot] = build()
+            self.cache[slot] = restyle(build(), style)
         where.plotly_chart(self.cache[slot], key=key)
 
 
