@@ -15,6 +15,7 @@ from resnet_viz.explain import (
     layer_label,
     make_job,
     method_info,
+    scale_note,
     to_unit,
 )
 from resnet_viz.figures import explain as figures
@@ -115,6 +116,12 @@ def maps(v: View, c: Controls) -> None:
         for col, j in zip(st.columns(3), jobs[row : row + 3], strict=False):
             with col:
                 one_map(v, c, j)
+    if jobs:
+        scale = st.columns([1, 2])[0]
+        scale.image(figures.colour_bar(c.colormap), width="stretch", output_format="PNG")
+        signs = {method_info(j.method).sign for j in jobs}
+        clipping = {j.label: method_info(j.method).outlier_perc for j in jobs}
+        scale.caption(scale_note(signs, clipping))
 
 
 def one_map(v: View, c: Controls, j: Job) -> None:

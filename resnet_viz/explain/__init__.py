@@ -37,7 +37,7 @@ from .base import (
     hook_count,
     private_copy,
 )
-from .display import EMPTY, empty_hint, empty_reason, signed, to_unit
+from .display import EMPTY, empty_hint, empty_reason, scale_note, signed, to_unit
 from .jobs import Job, make_job
 from .layers import default_layer, grad_cam_layers, layer_label, resolve_layer
 
@@ -59,6 +59,7 @@ __all__ = [
     "layer_label",
     "make_job",
     "method_info",
+    "scale_note",
     "signed",
     "to_unit",
 ]

@@ -83,3 +83,27 @@ def to_unit(attr: torch.Tensor | np.ndarray, sign: str, outlier_perc: float = 2.
         part = signed(a, sign)
         return (part / np.abs(part).max()).astype(np.float32)
     return _normalize_attr(a, sign, outlier_perc).astype(np.float32)
+
+
+def scale_note(signs: set[str], clipping: dict[str, float]) -> str:
+    """What the overlays' colour scale means, for maps read with ``signs``; ``clipping``: each
+    map's label → the top percentage of its mass clipped to the strongest colour."""
+    read = {
+        "positive": "evidence for the class (values below 0 show as 0)",
+        "absolute_value": "magnitude, whatever its sign",
+    }
+    what = " or ".join(read.get(s, s) for s in sorted(signs))
+    clipped = {label: p for label, p in clipping.items() if p > 0}
+    if not clipped:
+        clip = ""
+    elif len(clipped) == len(clipping) and len(set(clipped.values())) == 1:
+        clip = f", with its top {next(iter(clipped.values())):g}% clipped to the right end"
+    else:
+        clip = "; clipped to the right end: " + ", ".join(
+            f"the top {p:g}% of {label}" for label, p in clipped.items()
+        )
+    return (
+        f"Colour scale of every map: left = 0, right = that map's strongest {what}. Each map is "
+        f"scaled on its own{clip} (as Captum displays them), so colours compare places within "
+        "a map, not strengths between maps."
+    )

@@ -39,6 +39,13 @@ def overlay(
     return blend(image.astype(np.float32), colour, opacity)
 
 
+def colour_bar(colormap: str = "Jet", width: int = 512, height: int = 16) -> np.ndarray:
+    """A height×width×3 uint8 strip of ``colormap`` from 0 (left) to 1 (right): the scale of the
+    overlays, drawn as the same pixels."""
+    ramp = np.broadcast_to(np.linspace(0.0, 1.0, width), (height, width))
+    return colourise(ramp, colormap)
+
+
 def enlarge(image: np.ndarray, min_side: int = 256) -> np.ndarray:
     """Repeat pixels by the smallest whole factor that makes the short side ≥ ``min_side``, so
     a 32×32 overlay shows crisp pixels instead of the browser's blur."""

@@ -166,3 +166,13 @@ def test_quality_summary_table_and_figure():
     assert list(hits.y) == [0.5, None] and list(energy.y) == [0.5, None]
     assert chance.type == "scatter" and list(chance.y) == [0.25, 0.25]
     assert chance.name.startswith("chance ≈ 25%")
+
+
+def test_the_colour_bar_is_the_overlay_scale_from_0_to_1():
+    from resnet_viz.figures.colors import colour_table
+    from resnet_viz.figures.explain import colour_bar
+
+    bar = colour_bar("Viridis", width=64, height=4)
+    assert bar.shape == (4, 64, 3) and bar.dtype == np.uint8
+    table = colour_table("Viridis")
+    assert (bar[0, 0] == table[0]).all() and (bar[-1, -1] == table[-1]).all()

@@ -25,8 +25,9 @@ def at(open_page):
 
 
 def overlays(at) -> list[str]:
-    """The overlays' media URLs, which name their content (the first image is the picture)."""
-    return [img.proto.imgs[0].url for img in at.image[1:]]
+    """The overlays' media URLs, which name their content (the first image is the picture,
+    the last the colour scale)."""
+    return [img.proto.imgs[0].url for img in at.image[1:-1]]
 
 
 def headings(at) -> list[str]:
@@ -50,6 +51,8 @@ def test_opens_with_predictions_two_overlays_and_scores(at, charts):
     assert headings(at)[:2] == ["Grad-CAM · layer3", "Saliency"]
     assert len(at.get("download_button")) == 2
     assert not at.error and not at.warning
+    scale = next(c.value for c in at.caption if c.value.startswith("Colour scale of every map"))
+    assert "the top 2% of Saliency" in scale and "Grad-CAM" not in scale  # Grad-CAM: min–max
     # The first sample is a Shapes picture with its mask: both methods are scored.
     quality = charts(at)["explain.quality"]
     assert [t["x"] for t in quality["data"]] == [["Grad-CAM", "Saliency"]] * 3  # 2 bars, chance
