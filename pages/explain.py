@@ -117,11 +117,10 @@ def maps(v: View, c: Controls) -> None:
             with col:
                 one_map(v, c, j)
     if jobs:
-        scale = st.columns([1, 2])[0]
-        scale.image(figures.colour_bar(c.colormap), width="stretch", output_format="PNG")
-        signs = {method_info(j.method).sign for j in jobs}
-        clipping = {j.label: method_info(j.method).outlier_perc for j in jobs}
-        scale.caption(scale_note(signs, clipping))
+        scale = st.columns([2, 1])[0]
+        scale.image(figures.colour_bar(c.colormap, height=12), width="stretch", output_format="PNG")
+        info = {j.label: method_info(j.method) for j in jobs}
+        scale.caption(scale_note({k: (i.sign, i.outlier_perc) for k, i in info.items()}))
 
 
 def one_map(v: View, c: Controls, j: Job) -> None:

@@ -23,7 +23,8 @@ a model trained that way ships with the app, so every page works before any trai
 CARDS = [
     (
         "pages/train.py",
-        "**Train** a ResNet and watch it learn",
+        "Train",
+        "a ResNet, and watch it learn",
         ":material/model_training:",
         "Pick an architecture (CIFAR ResNet-8…110 or torchvision ResNet-18/34/50), skips, "
         "BatchNorm, dataset and optimiser; press Start. The setup lives in the page URL, so a "
@@ -31,7 +32,8 @@ CARDS = [
     ),
     (
         "pages/skiplab.py",
-        "**Skip Lab**: why residual connections matter",
+        "Skip Lab",
+        "why residual connections matter",
         ":material/alt_route:",
         "Train plain and residual twins side by side on the same batches, flip skips while they "
         "train, and reproduce the published experiments: degradation, no BatchNorm, broken "
@@ -39,30 +41,36 @@ CARDS = [
     ),
     (
         "pages/activations.py",
-        "**Activations**: inside every layer",
+        "Activations",
+        "inside every layer",
         ":material/layers:",
         "Feature maps of any layer for your picture, and each residual block taken apart: "
         "input, residual branch, shortcut and output.",
     ),
     (
         "pages/explain.py",
-        "**Explain** a prediction",
+        "Explain",
+        "a prediction, and how far to trust it",
         ":material/center_focus_strong:",
         "Grad-CAM and Captum attributions side by side, scored against ground-truth masks and "
         "checked by randomising the model's weights.",
     ),
     (
         "pages/runs.py",
-        "**Runs**: every run, kept",
+        "Runs",
+        "every run, kept",
         ":material/history:",
         "Open any past run's charts, compare runs on one chart, delete what you no longer need. "
         "Runs survive server restarts.",
     ),
 ]
 for row in (CARDS[:3], CARDS[3:]):
-    for col, (page, label, icon, caption) in zip(st.columns(3), row, strict=False):
+    for col, (page, name, what, icon, caption) in zip(st.columns(3), row, strict=False):
         with col, st.container(border=True):
-            st.page_link(page, label=label, icon=icon)
+            # A link's label never wraps (a long one is cut off in a narrow column): the page's
+            # name is the link, what it is for a line of its own.
+            st.page_link(page, label=f"**{name}**", icon=icon)
+            st.markdown(f"**{what[0].upper()}{what[1:]}**")
             st.caption(caption)
 st.caption(
     "Runs are stored under `RESNET_VIZ_RUNS_DIR` (default `./runs`); datasets and your own image "

@@ -85,25 +85,23 @@ def to_unit(attr: torch.Tensor | np.ndarray, sign: str, outlier_perc: float = 2.
     return _normalize_attr(a, sign, outlier_perc).astype(np.float32)
 
 
-def scale_note(signs: set[str], clipping: dict[str, float]) -> str:
-    """What the overlays' colour scale means, for maps read with ``signs``; ``clipping``: each
-    map's label → the top percentage of its mass clipped to the strongest colour."""
+def scale_note(maps: dict[str, tuple[str, float]]) -> str:
+    """What the overlays' colour scale means; ``maps``: each map's label → the sign it is read
+    with and the top percentage of its mass clipped to the strongest colour."""
     read = {
-        "positive": "evidence for the class (values below 0 show as 0)",
+        "positive": "evidence for the class (below 0 shows as 0)",
         "absolute_value": "magnitude, whatever its sign",
     }
-    what = " or ".join(read.get(s, s) for s in sorted(signs))
-    clipped = {label: p for label, p in clipping.items() if p > 0}
-    if not clipped:
-        clip = ""
-    elif len(clipped) == len(clipping) and len(set(clipped.values())) == 1:
-        clip = f", with its top {next(iter(clipped.values())):g}% clipped to the right end"
+    by_sign: dict[str, list[str]] = {}
+    for label, (sign, _) in maps.items():
+        by_sign.setdefault(read.get(sign, sign), []).append(label)
+    if len(by_sign) == 1:
+        what = next(iter(by_sign))
     else:
-        clip = "; clipped to the right end: " + ", ".join(
-            f"the top {p:g}% of {label}" for label, p in clipped.items()
-        )
+        what = "value: " + "; ".join(f"{', '.join(ls)}: {w}" for w, ls in by_sign.items())
+    clipped = [f"{label} ({p:g}%)" for label, (_, p) in maps.items() if p > 0]
+    clip = f" The top of {', '.join(clipped)} is clipped to the right end." if clipped else ""
     return (
-        f"Colour scale of every map: left = 0, right = that map's strongest {what}. Each map is "
-        f"scaled on its own{clip} (as Captum displays them), so colours compare places within "
-        "a map, not strengths between maps."
+        f"Colour scale: left = 0, right = the map's strongest {what}. Each map is scaled on "
+        f"its own, so colours compare places within a map, not strengths between maps.{clip}"
     )

@@ -75,7 +75,19 @@ def against_true_shape(v: View, c: Controls) -> None:
             summaries[label(m)] = summarise(scores)
     q = st.columns([1, 1])
     plot(q[0], figures.quality_figure(summaries), key="explain.quality")
-    q[1].dataframe(figures.quality_table(summaries), hide_index=True, width="stretch")
+    pct = st.column_config.NumberColumn
+    q[1].dataframe(  # short headers, so the table fits half a page without cutting a column
+        figures.quality_table(summaries),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "pointing game hits %": pct("hits", format="%.0f%%", help="Pointing-game hit rate"),
+            "energy on object %": pct("on shape", format="%.1f%%", help="Map energy on the shape"),
+            "chance %": pct("chance", format="%.0f%%", help="What a blind map would score"),
+            "images": pct("pictures", help="Pictures scored"),
+            "empty maps": pct("empty", help="Maps with nothing to show"),
+        },
+    )
     q[1].caption(
         f"Maps for the true class of {len(masks)} Shapes picture(s). **Pointing game**: does "
         "the map's strongest pixel lie on the shape (Zhang et al. 2016)? **Energy**: the share "

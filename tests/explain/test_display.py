@@ -21,10 +21,9 @@ def test_other_methods_suggest_another_class_or_picture():
 
 
 def test_the_scale_note_says_what_left_and_right_mean_and_what_is_clipped():
-    note = scale_note({"positive"}, {"Grad-CAM": 0.0, "Saliency": 2.0})
-    assert "left = 0, right = that map's strongest evidence for the class" in note
-    assert "clipped to the right end: the top 2% of Saliency" in note
-    assert "Grad-CAM" not in note
-    same = scale_note({"absolute_value"}, {"Saliency": 2.0, "Integrated gradients": 2.0})
-    assert "with its top 2% clipped to the right end" in same and "magnitude" in same
-    assert "clipped" not in scale_note({"positive"}, {"Grad-CAM": 0.0})
+    note = scale_note({"Grad-CAM": ("positive", 0.0), "Saliency": ("absolute_value", 2.0)})
+    assert note.startswith("Colour scale: left = 0, right = the map's strongest value: ")
+    assert "Grad-CAM: evidence for the class" in note and "Saliency: magnitude" in note
+    assert note.endswith("The top of Saliency (2%) is clipped to the right end.")
+    one = scale_note({"Grad-CAM": ("positive", 0.0)})
+    assert "strongest evidence for the class (below 0" in one and "clipped" not in one

@@ -51,8 +51,8 @@ def test_opens_with_predictions_two_overlays_and_scores(at, charts):
     assert headings(at)[:2] == ["Grad-CAM · layer3", "Saliency"]
     assert len(at.get("download_button")) == 2
     assert not at.error and not at.warning
-    scale = next(c.value for c in at.caption if c.value.startswith("Colour scale of every map"))
-    assert "the top 2% of Saliency" in scale and "Grad-CAM" not in scale  # Grad-CAM: min–max
+    scale = next(c.value for c in at.caption if c.value.startswith("Colour scale:"))
+    assert scale.endswith("The top of Saliency (2%) is clipped to the right end.")
     # The first sample is a Shapes picture with its mask: both methods are scored.
     quality = charts(at)["explain.quality"]
     assert [t["x"] for t in quality["data"]] == [["Grad-CAM", "Saliency"]] * 3  # 2 bars, chance
