@@ -8,8 +8,10 @@ from collections.abc import Callable
 import streamlit as st
 
 from ..config import TrainConfig
+from ..devices import pick_device
 from ..errors import ResNetVizError
 from ..train import launcher
+from ..train.estimate import estimate
 from .resources import store
 
 
@@ -52,9 +54,19 @@ def start_row(
         _open(key, run_id)
         st.toast(f"Started {cfg.name} ({run_id}).", icon=icon)
     shown = st.session_state.get(key) or st.query_params.get("run")
+    if cfg is not None and shown is None and (took := _estimate(cfg)) is not None:
+        left.caption(f"Takes {took}.")
     if shown is None:
         _offer_live_run(key, cohort=cohort)
     return cfg, shown
+
+
+@st.cache_data(ttl=30, show_spinner=False, max_entries=64)
+def _estimate(cfg: TrainConfig) -> str | None:
+    """How long ``cfg`` will take here, in words (re-read every 30 s, as runs finish)."""
+    device = pick_device(cfg.device)[0].type
+    found = estimate(cfg, store().list_runs(), device)
+    return None if found is None else found.describe()
 
 
 def _open(key: str, run_id: str) -> None:

@@ -49,6 +49,8 @@ def test_opens_on_the_first_experiment_with_what_to_watch(open_page):
     assert any(m.value.startswith("**Degradation: deeper plain nets train worse** · plain20 vs")
                for m in at.markdown)  # fmt: skip
     assert any("Start experiment" in i.value for i in at.info)
+    took = [c.value for c in at.caption if c.value.startswith("Takes about ")]
+    assert took and "from a short timing on this machine" in took[0]  # an empty store
 
 
 @pytest.mark.parametrize("name", list(LAB_PRESETS))
