@@ -42,12 +42,19 @@ def presentation_switch() -> None:
     st.sidebar.toggle(
         "Presentation mode",
         key=KEY,
+        on_change=_keep_in_url,
         help="For a projector: larger type and lines, high contrast, explanations unfolded. "
         "Only this browser tab changes; add ?present=1 to a link to open it this way.",
     )
     if st.session_state[KEY]:
-        st.query_params[PARAM] = "1"  # a reload, or the link copied from here, keeps it
         st.html(PRESENT_CSS)
+
+
+def _keep_in_url() -> None:
+    """In the URL, so a reload or the link copied from here keeps it (set in the callback:
+    the browser's URL follows changes made there)."""
+    if st.session_state[KEY]:
+        st.query_params[PARAM] = "1"
     elif PARAM in st.query_params:
         del st.query_params[PARAM]
 

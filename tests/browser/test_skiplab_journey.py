@@ -90,6 +90,21 @@ def test_start_a_cohort_flip_a_stage_and_see_the_marker(page, server):
     assert marker.count() >= 2
     assert page.locator(".annotation-text", has_text="▾").count() >= 2
 
+    # A change to one member only: the event names it, and so does every chart's marker.
+    page.mouse.wheel(0, -2000)
+    choose(page, "Apply to", "resnet8")
+    page.get_by_test_id("stButtonGroup").get_by_text("frozen running statistics").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Set BatchNorm").click()
+    frozen = wait_for(
+        lambda: next((e for e in store.events(run_id) if e.kind == "bn"), None),
+        timeout=10,
+        what="the worker's BatchNorm event",
+    )
+    assert frozen.member == 0 and frozen.payload["value"] == "frozen"
+    one = page.locator(".annotation-text", has_text="BN frozen · resnet8")
+    wait_for(lambda: one.count() > 0, timeout=10, every=0.1, what="the member's marker")
+
     wait_for(lambda: not store.get_run(run_id).active, timeout=180, what="the end of the run")
     assert store.get_run(run_id).status == "finished"
     lesion = page.get_by_role("heading", name="Lesion study")
@@ -98,3 +113,7 @@ def test_start_a_cohort_flip_a_stage_and_see_the_marker(page, server):
         lesion.scroll_into_view_if_needed()
     finally:
         shot(page, "skiplab-finished")
+    # The same finished view in presentation mode, as a projector shows it.
+    page.get_by_text("Presentation mode").click()
+    wait_idle(page)
+    shot(page, "skiplab-finished-presenting")
