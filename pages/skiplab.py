@@ -125,7 +125,7 @@ if record is not None:
     verdict = (record.summary or {}).get("verdict")
     if experiment in LAB_PRESETS:
         # Unfolded while it trains (that is when a class needs it) and in presentation mode.
-        shown = record.active or ui.unfolded()
+        shown = record.active or ui.presenting()
         with st.expander(f"What to watch: {LAB_PRESETS[experiment].title}", expanded=shown):
             st.markdown(LAB_PRESETS[experiment].watch)
     if verdict and verdict.get("reproduced") is True:

@@ -21,8 +21,9 @@ plain nets suffer first; residual nets, whose identity paths carry the signal, m
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from .errors import ConfigError
 
@@ -118,6 +119,30 @@ class Change:
         if self.kind == "lr":
             return f"lr ×{self.value:g}"
         return f"BN {self.value}"
+
+
+class Recorded(Protocol):
+    """What a change event holds (``store.Event`` has it): its kind and its JSON payload."""
+
+    kind: str
+    payload: dict[str, Any]
+
+
+E = TypeVar("E", bound=Recorded)
+
+
+def recorded_changes(events: Iterable[E]) -> list[tuple[E, Change]]:
+    """The events that record a change, each with the change read back from its payload;
+    other events, and payloads that no longer read as a change, are skipped."""
+    out = []
+    for e in events:
+        if e.kind not in KINDS:
+            continue
+        try:
+            out.append((e, Change.from_control(e.kind, e.payload)))
+        except (TypeError, ValueError):
+            continue
+    return out
 
 
 @dataclass(frozen=True)

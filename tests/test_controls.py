@@ -75,3 +75,19 @@ def test_member_states_replay_changes_in_order():
     assert b.describe(batchnorm=False) == "skips 1,0,mixed (layer3.1 ×0.5) · lr ×1 · no BN"
     (c,) = member_states([(1.0,)], [3], [Change("skip", 0.5, block="layer2.0"), Change("skip", 0)])
     assert c.stages == (0.0, 0.0, 0.0) and c.blocks == ()  # "every block" overrides blocks
+
+
+def test_recorded_changes_reads_change_events_and_skips_the_rest():
+    from types import SimpleNamespace as Ev
+
+    from resnet_viz.controls import recorded_changes
+
+    events = [
+        Ev(kind="skip", payload={"value": 0.0, "stage": 2, "member": 1}),
+        Ev(kind="info", payload={}),
+        Ev(kind="lr", payload={"value": "fast"}),  # no longer reads as a change
+        Ev(kind="bn", payload={"value": "frozen"}),
+    ]
+    found = recorded_changes(events)
+    assert [e for e, _ in found] == [events[0], events[3]]
+    assert [c.short() for _, c in found] == ["stage2 ×0", "BN frozen"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from ..archs import stage_count
 from ..config import TrainConfig
-from ..controls import KINDS, Change, MemberState, member_states
+from ..controls import Change, MemberState, member_states, recorded_changes
 from ..store import Event
 
 
@@ -67,17 +67,11 @@ def _shape(cfg: TrainConfig) -> tuple[list[tuple[float, ...]], list[int]]:
 def alterations(events: Iterable[Event], cfg: TrainConfig) -> list[Alteration]:
     """Every change that altered a member, in the order applied."""
     skips, counts = _shape(cfg)
-    built = member_states(skips, counts, [])
+    built = built_states(cfg)
     now = list(built)
     applied: list[list[Change]] = [[] for _ in cfg.members]  # what reached each member
     out: list[Alteration] = []
-    for e in events:
-        if e.kind not in KINDS:
-            continue
-        try:
-            change = Change.from_control(e.kind, e.payload)
-        except (TypeError, ValueError):
-            continue
+    for e, change in recorded_changes(events):
         missed = set(e.payload.get("not_applied") or ())  # members that could not take it
         for i, m in enumerate(cfg.members):
             if i in missed or (change.member is not None and change.member != i):

@@ -2,7 +2,7 @@
 Runs and Skip Lab pages share, the pickers and page sections of Activations and Explain. Pages
 stay thin: widgets in, this and ``figures`` out."""
 
-from .look import plot, presentation_switch, unfolded
+from .look import plot, presentation_switch, presenting
 from .resources import store
 from .routing import route_through_app
 from .runview import STATUS_ICONS, show_run
@@ -11,8 +11,8 @@ __all__ = [
     "STATUS_ICONS",
     "plot",
     "presentation_switch",
+    "presenting",
     "route_through_app",
     "show_run",
     "store",
-    "unfolded",
 ]

@@ -8,24 +8,13 @@ import streamlit as st
 
 from .. import keys
 from ..archs import stage_count
-from ..controls import BN_MODES, Change, member_states
+from ..controls import BN_MODES, Change, member_states, recorded_changes
 from ..figures.training import smooth
-from ..store import Event, RunRecord, RunSnapshot, RunStore
+from ..store import RunRecord, RunSnapshot, RunStore
 
 SKIP_CHOICES = {"on ×1": 1.0, "scaled ×0.5": 0.5, "off ×0": 0.0}
 LR_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
 BN_LABELS = {"batch": "batch statistics", "frozen": "frozen running statistics"}
-
-
-def _changes(events: list[Event]) -> list[Change]:
-    out = []
-    for e in events:
-        if e.kind in ("skip", "lr", "bn"):
-            try:
-                out.append(Change.from_control(e.kind, e.payload))
-            except ValueError:
-                continue
-    return out
 
 
 # The smoothed loss of the members table is the last point of smooth() over the whole series;
@@ -37,7 +26,9 @@ def member_table(snap: RunSnapshot) -> None:
     """One row per cohort member: its live state, smoothed train loss, validation accuracy."""
     members = snap.run.config.members
     states = member_states(
-        [m.skip for m in members], [stage_count(m.arch) for m in members], _changes(snap.events)
+        [m.skip for m in members],
+        [stage_count(m.arch) for m in members],
+        [c for _, c in recorded_changes(snap.events)],
     )
     diverged = {e.member: e.step for e in snap.events if e.kind == "diverged"}
     best = snap.best(keys.VAL_ACC)

@@ -67,8 +67,3 @@ def look() -> Look:
 def plot(where, fig: go.Figure, *, key: str, **kwargs) -> None:
     """``where.plotly_chart(fig)`` with the figure restyled for this session's look."""
     where.plotly_chart(restyle(fig, look()), key=key, **kwargs)
-
-
-def unfolded() -> bool:
-    """Whether explanations in expanders start open (in presentation mode they do)."""
-    return presenting()
