@@ -104,12 +104,16 @@ def timed(device: str) -> float:
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
 
+    def synchronize() -> None:  # CUDA runs asynchronously: time finished work only
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
     step()  # warm-up
+    synchronize()
     start = time.perf_counter()
     for _ in range(TIMED_STEPS):
         step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+    synchronize()
     seconds = (time.perf_counter() - start) / TIMED_STEPS
     return seconds / (batch * TRAIN_COST * forward_flops(member, 32))
 
