@@ -315,7 +315,7 @@ def _judge_pull(
     built = built_states(cfg)[p]
     restore = next((x for x in own_later if x.state == built), None)
     text = (
-        f"Pulling the skips of {pull.change.where()} from {names[p]} at step {pull.step + 1} "
+        f"Pulling the skips of {pull.change.where()} in {names[p]}, from step {pull.step + 1}, "
         f"made its loss {hurt_ratio:.1f}× that of its untouched twin {names[twin]} "
         f"({'hurt' if hurt else 'barely noticed'})"
     )
@@ -334,19 +334,19 @@ def _judge_pull(
         text += f"; the skips were not restored (final {_fmt(fa)} vs {_fmt(fb)})."
     elif spoilt:
         text += (
-            f"; they were restored at step {restore.step + 1}, but whether it recovered cannot "
+            f"; they were restored from step {restore.step + 1}, but whether it recovered cannot "
             f"be judged: changes came after ({listed(spoilt, names)})."
         )
     else:
         recovered = fa <= fb * rel + absolute
         text += (
-            f"; after restoring them at step {restore.step + 1} it ended at {_fmt(fa)} vs the "
+            f"; after restoring them from step {restore.step + 1} it ended at {_fmt(fa)} vs the "
             f"twin's {_fmt(fb)}: {'recovered' if recovered else 'did NOT recover'}."
         )
     others = [x for x in alts if x not in (pull, restore, *spoilt, *unjudged)]
     for x in unjudged:
         text += (
-            f" The pull of {x.change.where()} from {names[x.member]} at step {x.step + 1} is "
+            f" The pull of {x.change.where()} in {names[x.member]}, from step {x.step + 1}, is "
             "not judged: no untouched twin beside it."
         )
     if others:

@@ -58,10 +58,13 @@ def test_upload_pick_two_methods_see_both_overlays_and_cancel_a_check(page, serv
     titles = overlay_titles(page)
     assert titles[:2] == ["Integrated Gradients", "Occlusion"], titles
     images = main.get_by_test_id("stImage")
-    assert images.count() == 3  # the picture and two overlays
+    assert images.count() == 4  # the picture, two overlays and the colour bar under them
     for i in (1, 2):
         box = images.nth(i).locator("img").bounding_box()
         assert box and box["width"] > 150 and box["height"] > 150
+    bar = images.nth(3).locator("img").bounding_box()
+    assert bar and bar["width"] > 5 * bar["height"]  # a scale, not another map
+    main.get_by_text("Colour scale: left = 0").wait_for()
     assert main.get_by_test_id("stAlert").filter(has_text="map is empty").count() == 0
     page.get_by_text("Pick Shapes pictures").first.wait_for()  # an upload has no true shape
     images.nth(2).scroll_into_view_if_needed()

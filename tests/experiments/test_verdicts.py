@@ -151,7 +151,7 @@ def test_pull_skips(store):
     assert result.reproduced is True
     assert "4.0× that of its untouched twin resnet8 (hurt)" in result.text
     assert "ended at 0.500 vs the twin's 0.500: recovered" in result.text
-    assert "from resnet8 #2 at step 31" in result.text
+    assert "in resnet8 #2, from step 31" in result.text
     assert result.figures["recovered"] is True
     assert (result.figures["pulled"], result.figures["twin"]) == (1, 0)
 
@@ -165,11 +165,11 @@ def test_pull_skips_a_live_change_to_the_twin_before_the_pull_cannot_be_judged(s
     _change(store, run_id, 30, stage=2)
     _change(store, run_id, 60, value=1.0, stage=2)
     result = verdict(store, run_id, cfg, _summary(cfg))
-    assert result.text.startswith("Pulling the skips of stage 3 from resnet8 at step 11")
+    assert result.text.startswith("Pulling the skips of stage 3 in resnet8, from step 11")
     assert result.reproduced is False  # the data did not jump after step 10
     assert "final losses are not compared: the twin changed afterwards" in result.text
     assert "stage 2 skips off (×0) · resnet8 #2, from step 31 (scheduled)" in result.text
-    assert "pull of stage 2 from resnet8 #2 at step 31 is not judged" in result.text
+    assert "pull of stage 2 in resnet8 #2, from step 31, is not judged" in result.text
     assert (result.figures["pulled"], result.figures["recovered"]) == (0, None)
 
 

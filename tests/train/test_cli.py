@@ -185,7 +185,7 @@ def test_a_lab_preset_runs_headless_and_its_json_lists_every_member(tmp_path):
     assert [m["name"] for m in summary["models"]] == ["resnet8", "resnet8 #2"]
     assert all(m["final_train_loss"] > 0 for m in summary["models"])
     assert summary["verdict"]["reproduced"] in (True, False)
-    assert "Pulling the skips at step 1" in summary["verdict"]["text"]
+    assert "Pulling the skips of stage 2 in resnet8 #2, from step 2," in summary["verdict"]["text"]
     store = RunStore(tmp_path / "runs")
     events = [(e.step, e.member, e.kind) for e in store.events(summary["run_id"])]
     assert (1, 1, "skip") in events and (3, 1, "skip") in events  # 35% and 65% of 4 steps
