@@ -43,9 +43,10 @@ def sized(name: str) -> TrainConfig:
     return cfg
 
 
-def load_setup() -> None:
-    """Fill the editable fields from the chosen experiment, sized for this device."""
-    cfg = sized(st.session_state["lab.preset"])
+def load_setup(cfg: TrainConfig | None = None) -> None:
+    """Fill the editable fields from ``cfg``, or from the chosen experiment sized for this
+    device."""
+    cfg = cfg or sized(st.session_state["lab.preset"])
     st.session_state["lab.members"] = "; ".join(m.label for m in cfg.members)
     st.session_state["lab.epochs"] = cfg.epochs
     st.session_state["lab.lr"] = cfg.optim.lr
@@ -78,13 +79,18 @@ st.caption(
 prewarm(ui.store())
 
 if "lab.members" not in st.session_state:
-    # A link to a run opens its experiment's setup, so the sidebar matches what is shown.
+    # A link to a run (a reload, a second tab) opens that run's own setup, so the sidebar and
+    # the summary above the run match what is shown.
     linked = ui.store().get_run(st.query_params["run"]) if "run" in st.query_params else None
     experiment = linked.config.experiment if linked else ""
-    st.session_state.setdefault(
-        "lab.preset", experiment if experiment in LAB_PRESETS else next(iter(LAB_PRESETS))
-    )
-    load_setup()
+    if linked and len(linked.config.members) > 1:
+        st.session_state.setdefault(
+            "lab.preset", experiment if experiment in LAB_PRESETS else CUSTOM
+        )
+        load_setup(linked.config)
+    else:
+        st.session_state.setdefault("lab.preset", next(iter(LAB_PRESETS)))
+        load_setup()
 
 with st.sidebar:
     st.header("Experiment")

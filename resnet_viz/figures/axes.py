@@ -46,10 +46,12 @@ def fraction_axis() -> dict[str, Any]:
 def zero_based_axis(*values: Iterable[float]) -> dict[str, Any]:
     """Quantities that cannot be negative (a loss, a learning rate, images per second): from
     0 to a little above the largest value, so a flat line sits at its height, not at the
-    middle of a hair-wide range."""
+    middle of a hair-wide range. Ticks in plain digits (0.0004, 12,000): plotly's default SI
+    suffixes read "400μ" for a learning rate, which students do not."""
     found = _finite(values)
     top = float(found.max()) if found.size else 0.0
-    return {"range": [0, round_up(top * 1.05) if top > 0 else 1.0], "autorange": False}
+    top = round_up(top * 1.05) if top > 0 else 1.0
+    return {"range": [0, top], "autorange": False, "tickformat": ",~g"}
 
 
 def round_up(value: float) -> float:

@@ -68,13 +68,8 @@ def lesion_bars(
         )
         chance = r["chance"]
     if chance is not None:
-        fig.add_hline(
-            y=chance,
-            line={"color": "#7f7f7f", "dash": "dot", "width": 1.5},
-            annotation_text=f"chance {chance:.0%}",
-            annotation_position="bottom right",
-        )
-    _layout(fig, "Accuracy after deleting one block (Veit et al. 2016)", "validation accuracy")
+        _chance_line(fig, chance)
+    _layout(fig, "Deleting one block (Veit et al. 2016)", "validation accuracy")
     fig.update_xaxes(
         title_text="deleted block (↓ = downsampling)",
         type="category",
@@ -84,6 +79,16 @@ def lesion_bars(
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     fig.update_layout(barmode="group", hovermode="closest", legend=LEGEND_BELOW, height=400)
     return fig
+
+
+def _chance_line(fig: go.Figure, chance: float) -> None:
+    """Chance accuracy as a dotted line named in the legend: a label on the line sat on the
+    bars or the curves' last points, which fall to chance."""
+    style = {"color": "#7f7f7f", "dash": "dot", "width": 1.5}
+    fig.add_hline(y=chance, line=style)
+    fig.add_trace(
+        go.Scatter(x=[None], y=[None], mode="lines", line=style, name=f"chance ({chance:.0%})")
+    )
 
 
 def _block_key(label: str) -> tuple[int, ...]:
@@ -115,7 +120,7 @@ def lesion_curve(
         )
         chance = r["chance"]
     if chance is not None:
-        fig.add_hline(y=chance, line={"color": "#7f7f7f", "dash": "dot"}, annotation_text="chance")
+        _chance_line(fig, chance)
     _layout(fig, "Deleting k random blocks", "validation accuracy")
     most = max((max(r["ks"], default=0) for r in results.values()), default=0)
     fig.update_xaxes(title_text="blocks deleted", **_count_axis(0, most))

@@ -238,7 +238,7 @@ LAB_PRESETS: dict[str, Preset] = {
         "Switch a stage's skips off mid-training, then back on.",
         title="Pull the skips mid-training",
         watch=(
-            "Two identical ResNet-20s on the same batches from the same weights. At 35% of the "
+            "Two identical ResNets on the same batches from the same weights. At 35% of the "
             "run the second one loses the skip connections of its middle stage (purple line); "
             "at 65% they come back. **Watch its loss** against its untouched twin: a jump when "
             "the shortcuts go (its blocks relied on them), then whether it recovers when they "

@@ -66,6 +66,11 @@ class Charts:
             self.cache["_t"], self.cache["_step"] = now, run.step
             self.cache["_events"] = events
 
+    @property
+    def drawn_at(self) -> int:
+        """The run's step when the figures shown were built (the progress line may be ahead)."""
+        return int(self.cache.get("_step", 0))
+
     def show(self, where, key: str, build: Callable[[], go.Figure], *, variant: str = "") -> None:
         """Draw the figure for element ``key``; a new ``variant`` (e.g. other chosen layers)
         is built at once rather than at the next due time."""

@@ -146,9 +146,10 @@ def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool
         )
         every = "second" if charts.period == 1 else f"{charts.period:g} s"
         c2.caption(
-            f"Charts redraw every {every} while training on this CPU"
+            f"Charts show step {charts.drawn_at:,}. They redraw every {every} while training on "
+            "this CPU"
             + (", so the browser does not slow training down" if charts.period > 1 else "")
-            + "; progress and metrics update every second."
+            + "; the progress line and metrics above update every second."
         )
     curves(snap, markers, key, charts)
     gradients(snap, markers, key, charts)

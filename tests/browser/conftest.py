@@ -146,3 +146,40 @@ def upload_picture(page, picture: Path) -> None:
     sidebar.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(picture))
     page.get_by_text(f"{picture.name}, as the model sees it").first.wait_for()
     wait_idle(page)
+
+
+# What each plotly chart on the page shows: its title, tick labels and annotation labels with
+# their boxes, read from the rendered SVG (what a viewer sees, not the figure sent).
+_CHARTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(el => ({
+  title: (el.querySelector('.gtitle') || {}).textContent || '',
+  x: [...el.querySelectorAll('.xtick text')].map(t => t.textContent),
+  y: [...el.querySelectorAll('.ytick text')].map(t => t.textContent),
+  labels: [...el.querySelectorAll('.annotation-text')].map(t => {
+    const r = t.getBoundingClientRect();
+    return {text: t.textContent, box: [r.left, r.top, r.right, r.bottom]};
+  }),
+}))"""
+
+
+def charts(page) -> list[dict]:
+    return page.evaluate(_CHARTS_JS)
+
+
+def number(tick: str) -> float:
+    """A tick label as a number: ``1,200`` → 1200, ``40%`` → 0.4, ``−5`` (U+2212) → -5."""
+    text = tick.replace(",", "").replace("\u2212", "-").strip()
+    return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+
+
+def assert_reads_right(chart: dict) -> None:
+    """Step axes in whole steps from zero up; accuracy within 0–100 %; no two marker labels on
+    top of each other (the issues a class saw on the first draw and finished Skip Lab)."""
+    title = chart["title"]
+    steps = [number(t) for t in chart["x"]]
+    assert steps and all(s >= 0 and s == int(s) for s in steps), (title, chart["x"])
+    if title.startswith("Accuracy"):
+        assert all(0 <= number(t) <= 1 for t in chart["y"]), (title, chart["y"])
+    boxes = [lab["box"] for lab in chart["labels"] if lab["text"].strip() not in ("", "▾")]
+    for a, b in ((a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :]):
+        apart = a[2] <= b[0] + 1 or b[2] <= a[0] + 1 or a[3] <= b[1] + 1 or b[3] <= a[1] + 1
+        assert apart, (title, chart["labels"])

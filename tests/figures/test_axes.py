@@ -45,6 +45,19 @@ def test_zero_based_axis_holds_a_flat_line_at_its_height():
     assert zero_based_axis(np.array([0.0, np.nan]))["range"] == [0, 1.0]
 
 
+def test_rates_tick_in_plain_digits_on_both_axes():
+    """A warm-up learning rate of 4e-4 read "400μ" with plotly's SI suffixes."""
+    steps = _steps(3)
+    fig = line_figure(
+        {"lr": (steps, np.array([1e-4, 2e-4, 4e-4]))},
+        title="Learning rate & throughput",
+        y_title="lr",
+        y="zero",
+        right={"images/s": (steps, np.array([400.0, 410.0, 405.0]))},
+    )
+    assert fig.layout.yaxis.tickformat == ",~g" and fig.layout.yaxis2.tickformat == ",~g"
+
+
 @pytest.mark.parametrize(
     ("values", "decades"),
     [([], (0, 1)), ([2.5], (0, 1)), ([0.02, 3.0], (-2, 1)), ([1e-7, 0.5, np.inf], (-7, 0))],

@@ -32,7 +32,11 @@ LESION = {
 def test_lesion_bars_group_members_and_mark_intact_and_chance():
     plain = {**LESION, "base_acc": 0.7, "single": [0.1, 0.1, 0.12]}
     fig = lesion_bars({"resnet": LESION, "plain": plain}, colours={"resnet": 0, "plain": 1})
-    assert [t.type for t in fig.data] == ["bar", "bar"]
+    assert [t.type for t in fig.data] == ["bar", "bar", "scatter"]
+    # Chance is named in the legend, not by a label on its line (which sat on the bars).
+    assert fig.data[2].name == "chance (10%)" and fig.data[2].line.dash == "dot"
+    labels = [a.text for a in fig.layout.annotations]
+    assert labels == ["resnet intact 90%", "plain intact 70%"]
     assert list(fig.data[0].x) == ["layer1.0", "layer2.0 ↓", "layer2.1"]
     assert list(fig.data[1].y) == [0.1, 0.1, 0.12]
     assert fig.data[1].marker.color == member_colour(1)
@@ -42,7 +46,8 @@ def test_lesion_bars_group_members_and_mark_intact_and_chance():
 
 def test_lesion_curve_starts_intact_with_error_bars():
     fig = lesion_curve({"resnet": LESION})
-    (trace,) = fig.data
+    trace, chance = fig.data
+    assert chance.name == "chance (10%)" and not fig.layout.annotations
     assert list(trace.x) == [0, 1, 2, 3] and list(trace.y) == [0.9, 0.68, 0.4, 0.2]
     assert list(trace.error_y.array) == [0.0, 0.2, 0.1, 0.0]
 

@@ -209,3 +209,22 @@ def test_a_fresh_skip_lab_offers_the_cohort_that_is_training(open_page, store):
     assert not at.exception, at.exception
     assert at.query_params.get("run") == cohort
     assert [b for b in at.button if b.label == "Switch skips"]  # with its live controls
+
+
+def test_a_link_to_a_run_fills_the_sidebar_with_that_runs_own_setup(open_page, store):
+    """A reload or a second tab on ``?run=`` showed the preset's setup (resnet20; resnet20,
+    3 epochs) above a run of resnet8s over 12 epochs."""
+    from resnet_viz.train.presets import get_preset
+
+    cfg = get_preset("pull-skips").with_overrides(
+        {"model.arch": "resnet8", "cohort": "resnet8", "epochs": 12, "data.train_size": 1024}
+    )
+    run_id = record_run(store, cfg)
+    at = open_page(LAB, query_params={"run": run_id})
+
+    assert not at.exception, at.exception
+    assert at.selectbox(key="lab.preset").value == "pull-skips"
+    assert at.text_area(key="lab.members").value == "resnet8; resnet8"
+    assert at.number_input(key="lab.epochs").value == 12
+    assert at.number_input(key="lab.train_size").value == 1024
+    assert any("resnet8 vs resnet8" in m.value and "12 ep" in m.value for m in at.markdown)
