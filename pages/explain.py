@@ -59,13 +59,12 @@ def top5(v: View) -> dict[int, float]:
         output_format="PNG",
     )
     ranked = sources.top5(v.mkey, v.ikey, v.loaded, v.tensors[v.ikey])
-    bar = st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)
     top[1].dataframe(
         {
             "class": [f"{name} ({i})" for i, name, _ in ranked],
-            "probability": [p for *_, p in ranked],
+            "probability": [ui.percent(p) for *_, p in ranked],
         },
-        column_config={"probability": bar},
+        column_config={"probability": ui.percent_bar()},
         hide_index=True,
         width="stretch",
     )

@@ -59,7 +59,7 @@ rows = [
         "name": r.name,
         "status": r.status,
         "setup": r.config.describe(),
-        "best val acc": best_val(r),
+        "best val acc": ui.percent(best_val(r)),
         "duration (s)": round(r.duration, 1) if r.duration is not None else None,
         "started": started(r),
         "id": r.id,
@@ -75,7 +75,7 @@ table = st.dataframe(
     selection_mode="multi-row",
     hide_index=True,
     column_config={
-        "best val acc": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+        "best val acc": ui.percent_bar(),
         "started": st.column_config.TextColumn(width="medium"),
     },
     # The long setup last, where it may run off the edge without hiding the run's id.

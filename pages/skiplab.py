@@ -10,6 +10,7 @@ from resnet_viz.devices import pick_device
 from resnet_viz.errors import ResNetVizError
 from resnet_viz.experiments.gradflow import format_ratio, gradient_flow, ratio_verdict
 from resnet_viz.experiments.lesion import LesionResult, describe
+from resnet_viz.experiments.verdicts import FINAL_FRACTION
 from resnet_viz.figures.lab import (
     grad_flow,
     lesion_bars,
@@ -140,6 +141,12 @@ if record is not None:
         st.warning(f"**Verdict: did not reproduce.** {verdict['text']}", icon=":material/warning:")
     elif verdict:
         st.info(f"**No verdict.** {verdict['text']}")
+    if verdict:
+        st.caption(
+            f"A verdict's final loss is a member's mean per-batch training loss over the last "
+            f"{FINAL_FRACTION:.0%} of steps; the table below shows the smoothed loss at the "
+            "last step, so the two differ a little."
+        )
     elif experiment in LAB_PRESETS and record.active:
         st.info("The verdict, computed from this run's own numbers, appears when it finishes.")
 

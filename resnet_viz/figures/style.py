@@ -14,6 +14,7 @@ black or white instead of Streamlit's grey.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
@@ -26,6 +27,14 @@ PRESENT_TITLE = 22
 PRESENT_LINE = 3.5  # px: the least width of a line, against plotly's 2
 PRESENT_MARKER = 10  # px: the least size of a marker, against plotly's 6
 PRESENT_HEIGHT = 1.25  # taller plots: larger type must not squeeze the data
+# Marker labels are placed by their builders for a size up to this (figures.training), so they
+# grow less than the rest.
+PRESENT_MARKER_LABEL = 14
+MARKER_LABEL = "marker label"  # the name of those annotations
+# A title at PRESENT_TITLE px in the narrowest chart of a row (~270 px) fits this many
+# characters; longer ones wrap onto more lines rather than being cut off at the chart's edge.
+PRESENT_TITLE_CHARS = 24
+PRESENT_LEGEND_Y = -0.38  # of the plot's height: a legend below it starts no higher
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,9 @@ def restyle(fig: go.Figure, look: Look) -> go.Figure:
     for ann in fig.layout.annotations or ():
         ann.bgcolor = _swap(ann.bgcolor, table)
         ann.font.color = _swap(ann.font.color, table)
-        if look.present:
+        if look.present and ann.name == MARKER_LABEL:
+            ann.font.size = PRESENT_MARKER_LABEL
+        elif look.present:
             ann.font.size = max(ann.font.size or 12, 12) * PRESENT_FONT / 12
     for shape in fig.layout.shapes or ():
         shape.line.color = _swap(shape.line.color, table)
@@ -68,7 +79,22 @@ def restyle(fig: go.Figure, look: Look) -> go.Figure:
         )
         fig.update_xaxes(tickfont=text, title_font=text)
         fig.update_yaxes(tickfont=text, title_font=text)
+        _wrap_title(fig)
+        if fig.layout.legend.orientation == "h" and (fig.layout.legend.y or 0) < 0:
+            # Below the plot, clear of the larger tick labels and axis title.
+            fig.layout.legend.y = min(fig.layout.legend.y, PRESENT_LEGEND_Y)
     return fig
+
+
+def _wrap_title(fig: go.Figure) -> None:
+    title = fig.layout.title.text
+    if not title or "<br>" in title or len(title) <= PRESENT_TITLE_CHARS:
+        return
+    lines = textwrap.wrap(title, PRESENT_TITLE_CHARS)
+    fig.layout.title.text = "<br>".join(lines)
+    top = fig.layout.margin.t if fig.layout.margin.t is not None else 80
+    # Each extra line takes a line's height; the title's larger type takes some more.
+    fig.layout.margin.t = top + round(PRESENT_TITLE * 1.4) * (len(lines) - 1) + PRESENT_TITLE
 
 
 def _restyle_trace(trace, table: dict[str, str], present: bool) -> None:

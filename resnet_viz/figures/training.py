@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from ..store import Event, LayerSeries
 from .axes import fraction_axis, log_axis, step_axis, zero_based_axis
 from .colors import INK, LABEL_BACKGROUND
+from .style import MARKER_LABEL
 
 Series = tuple[np.ndarray, np.ndarray]  # (steps, values)
 
@@ -104,50 +105,70 @@ MARKER_NAMES = {
 LABEL_ROWS = 3
 LABEL_ROW_HEIGHT = 0.09  # of the plot's height
 # Of the x axis' span, what one character of a label takes, roughly: charts sit three to a row,
-# about 230 px of plot each, and a character of the 11 px label font is ~6.5 px.
-LABEL_CHAR_WIDTH = 0.03
+# about 230 px of plot each, and a character of the label font is ~6.5 px at 11 px and ~8 px
+# at the 14 px presentation mode gives it (figures.style): room for the larger.
+LABEL_CHAR_WIDTH = 0.036
 
 
 def _add_markers(
     fig: go.Figure, markers: Sequence[Marker], span: tuple[float, float], *, rows: int = LABEL_ROWS
 ) -> None:
     """A dashed line per marker; its label staggered into one of ``rows`` free rows at the top
-    (never piled onto a neighbour's; ``rows=0``: every label on hover only, for charts whose
-    top holds data), and one legend entry per kind of marker shown."""
+    (never piled onto a neighbour's, never past either end of the axis; a label too long for
+    either side of its line breaks at " · " onto two rows; ``rows=0``: every label on hover
+    only, for charts whose top holds data), and one legend entry per kind of marker shown."""
     lo, hi = span
     width = max(hi - lo, 1e-9)
-    taken: list[list[tuple[float, float]]] = []  # each row's labels, as (start, end) on x
+    taken: list[list[tuple[float, float]]] = [[] for _ in range(rows)]  # (start, end) on x
+
+    def place(text: str, at: float) -> tuple[int, bool, tuple[float, float]] | None:
+        """The first row (and side) where ``text`` fits, its lines in consecutive free rows."""
+        lines = text.split("<br>")
+        needs = max(len(t) for t in lines) * LABEL_CHAR_WIDTH * width
+        sides = [(True, (at, at + needs)), (False, (at - needs, at))]
+        for row in range(rows - len(lines) + 1):
+            for right, extent in sides:
+                inside = extent[0] >= lo - 1e-9 and extent[1] <= hi + 1e-9
+                free = all(
+                    extent[1] < a or extent[0] > b
+                    for r in taken[row : row + len(lines)]
+                    for a, b in r
+                )
+                if inside and free:
+                    return row, right, extent
+        return None
+
     for m in sorted(markers, key=lambda m: m.step):
         colour = MARKER_COLOURS.get(m.kind, INK)
         fig.add_vline(x=m.step, line={"color": colour, "dash": "dash", "width": 1.5})
-        needs = len(m.label) * LABEL_CHAR_WIDTH * width
-        # Right of the line if it fits before the axis ends, else left of it (never clipped).
-        right = m.step + needs <= hi
-        extent = (m.step, m.step + needs) if right else (m.step - needs, m.step)
-
-        def free(row: list[tuple[float, float]], extent=extent) -> bool:
-            return all(extent[1] < a or extent[0] > b for a, b in row)
-
-        row = next((i for i, r in enumerate(taken) if free(r)), None)
-        if row is None and len(taken) < rows:
-            row = len(taken)
-            taken.append([])
         label = {
             "x": m.step,
             "xref": "x",
             "yref": "paper",
-            "y": 1 - LABEL_ROW_HEIGHT * (row if row is not None else 0),
-            "xanchor": "left" if right or row is None else "right",
             "yanchor": "top",
             "showarrow": False,
             "hovertext": m.label,
             "font": {"size": 11, "color": colour},
+            "name": MARKER_LABEL,
         }
-        if row is None:  # no room: a tick at the top, the label on hover
-            fig.add_annotation(**{**label, "xanchor": "center"}, text="▾")
-        else:
-            taken[row].append(extent)
-            fig.add_annotation(**label, text=m.label, bgcolor=LABEL_BACKGROUND)
+        text, spot = m.label, place(m.label, m.step)
+        if spot is None and " · " in m.label:
+            text = m.label.replace(" · ", "<br>", 1)
+            spot = place(text, m.step)
+        if spot is None:  # no room: a tick at the top, the label on hover
+            fig.add_annotation(**label, y=1, xanchor="center", text="▾")
+            continue
+        row, right, extent = spot
+        for r in taken[row : row + len(text.split("<br>"))]:
+            r.append(extent)
+        fig.add_annotation(
+            **label,
+            y=1 - LABEL_ROW_HEIGHT * row,
+            xanchor="left" if right else "right",
+            align="left" if right else "right",
+            text=text,
+            bgcolor=LABEL_BACKGROUND,
+        )
     for kind in dict.fromkeys(m.kind for m in markers):
         fig.add_trace(
             go.Scatter(

@@ -6,9 +6,12 @@ from .look import plot, presentation_switch, presenting
 from .resources import store
 from .routing import route_through_app
 from .runview import STATUS_ICONS, show_run
+from .tables import percent, percent_bar
 
 __all__ = [
     "STATUS_ICONS",
+    "percent",
+    "percent_bar",
     "plot",
     "presentation_switch",
     "presenting",

@@ -53,6 +53,7 @@ from ..models import ARCHS, residual_blocks
 from .look import plot
 from .resources import store
 from .sources import image_key
+from .tables import percent, percent_bar
 
 TOP_K = 16  # channels in the default grid
 PAGE = 32  # channels per page of "all channels"
@@ -170,14 +171,15 @@ def feature_maps(s: Subject) -> None:
     )
     s1, s2 = st.columns([3, 2])
     s1.markdown("**Every channel** (full layer output, all pixels)")
+    active = figs.table["active (> 0)"]
     s1.dataframe(
-        figs.table,
+        {**figs.table, "active (> 0)": [percent(x) for x in active]},
         hide_index=True,
         height=300,
         column_config={
             k: st.column_config.NumberColumn(format="%.3g") for k in ("mean", "std", "min", "max")
         }
-        | {"active (> 0)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0)},
+        | {"active (> 0)": percent_bar()},
         key="act.table",
     )
     plot(s2, figs.histogram, key="act.hist")

@@ -46,7 +46,7 @@ def start_row(
     except ResNetVizError as err:
         cfg = None
         st.error(f"This {what} cannot run: {err}")
-    left, right = st.columns([4, 1], vertical_alignment="center")
+    left, right = st.columns([3, 1], vertical_alignment="center")
     if cfg is not None:
         left.markdown(summary(cfg))
     start = right.button(label, icon=icon, type="primary", width="stretch", disabled=cfg is None)
@@ -83,7 +83,7 @@ def _offer_live_run(key: str, *, cohort: bool) -> None:
     if not live:
         return
     run = live[-1]  # the newest
-    left, right = st.columns([4, 1], vertical_alignment="center")
+    left, right = st.columns([3, 1], vertical_alignment="center")
     total = f"/{run.total_steps:,}" if run.total_steps else ""
     left.info(
         f"**{run.name}** is training now: {run.config.describe()} · {run.status} · step "

@@ -11,6 +11,7 @@ from ..archs import stage_count
 from ..controls import BN_MODES, Change, member_states, recorded_changes
 from ..figures.training import smooth
 from ..store import RunRecord, RunSnapshot, RunStore
+from .tables import percent, percent_bar
 
 SKIP_CHOICES = {"on ×1": 1.0, "scaled ×0.5": 0.5, "off ×0": 0.0}
 LR_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
@@ -41,16 +42,14 @@ def member_table(snap: RunSnapshot) -> None:
                 "now": state.describe(batchnorm=cfg.batchnorm)
                 + (f" · diverged @ {diverged[idx]}" if idx in diverged else ""),
                 "train loss (smoothed)": float(smooth(loss)[-1]) if len(loss) else None,
-                "best val acc": best.get(idx),
+                "best val acc": percent(best.get(idx)),
             }
         )
     st.dataframe(
         rows,
         hide_index=True,
         column_config={
-            "best val acc": st.column_config.ProgressColumn(
-                format="percent", min_value=0, max_value=1
-            ),
+            "best val acc": percent_bar(),
             "train loss (smoothed)": st.column_config.NumberColumn(format="%.3f"),
         },
     )

@@ -165,6 +165,17 @@ def charts(page) -> list[dict]:
     return page.evaluate(_CHARTS_JS)
 
 
+def drawn(page, titles: tuple[str, ...], count: int, timeout: float = 60) -> list[dict]:
+    """The charts whose titles start with one of ``titles``, once at least ``count`` are drawn."""
+    from ..conftest import wait_for
+
+    def found() -> list[dict]:
+        shown = [c for c in charts(page) if c["title"].startswith(titles)]
+        return shown if len(shown) >= count else []
+
+    return wait_for(found, timeout=timeout, what=f"{count} charts titled {titles}")
+
+
 def number(tick: str) -> float:
     """A tick label as a number: ``1,200`` → 1200, ``40%`` → 0.4, ``−5`` (U+2212) → -5."""
     text = tick.replace(",", "").replace("\u2212", "-").strip()

@@ -12,7 +12,7 @@ import pytest
 from resnet_viz.store import RunStore
 
 from ..conftest import wait_for
-from .conftest import assert_reads_right, charts, shot, wait_idle
+from .conftest import assert_reads_right, drawn, shot, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -42,8 +42,7 @@ def choose(page, label: str, option: str) -> None:
 def run_charts(page) -> list[dict]:
     """The charts of the run itself: loss, accuracy, lr and each member's gradient heatmap
     (titled by the member's name), not the lesion or shattering ones."""
-    titles = ("Loss (", "Accuracy (", "Learning rate &", *MEMBERS)
-    return [c for c in charts(page) if c["title"].startswith(titles)]
+    return drawn(page, ("Loss (", "Accuracy (", "Learning rate &", *MEMBERS), 5)
 
 
 def fill(page, label: str, value: str, submit: str = "Enter") -> None:
@@ -79,7 +78,6 @@ def test_pull_the_skips_change_both_members_live_and_see_what_the_verdict_makes_
     assert store.get_run(run_id).config.data.train_size == 1024
 
     # The first draw: every run chart already reads right (no step -100, no accuracy -50 %).
-    wait_for(lambda: len(run_charts(page)) >= 5, what="loss, accuracy, lr and both heatmaps")
     first = run_charts(page)
     for chart in first:
         assert_reads_right(chart)
@@ -152,7 +150,7 @@ def test_pull_the_skips_change_both_members_live_and_see_what_the_verdict_makes_
         lesion.wait_for(timeout=30_000)
     finally:
         shot(page, "skiplab-finished")
-    finished = wait_for(lambda: (c := run_charts(page)) and len(c) >= 5 and c, what="charts")
+    finished = run_charts(page)
     for chart in finished:
         assert_reads_right(chart)
     # The twin's BatchNorm changed before the planned pull: the verdict cannot compare them, and

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from ..conftest import wait_for
-from .conftest import shot, wait_idle
+from .conftest import assert_reads_right, drawn, shot, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -41,6 +41,12 @@ def test_start_watch_stop_reload_and_find_the_run(page, server):
     page.get_by_text("Gradient L2 norm per layer").first.wait_for(timeout=60_000)
     assert "run=" in page.url
     run_id = re.search(r"run=([\w-]+)", page.url).group(1)
+    # The first draw reads right: whole steps from the first one, accuracy within 0-100 %.
+    titles = ("Loss", "Accuracy", "Learning rate &", "Gradient L2")
+    for chart in drawn(page, titles, 5):  # loss, accuracy, lr, the heatmap, chosen layers
+        assert_reads_right(chart)
+    page.get_by_text("Charts show step").first.wait_for()  # the progress line may be ahead
+    shot(page, "train-first-draw")
 
     # Charts keep moving: the step counter advances between polls without any click.
     first = progress_step(page)

@@ -269,3 +269,25 @@ def test_a_label_near_the_end_of_the_axis_runs_leftwards():
         {"train": _curve(80)}, title="Loss", y_title="loss", markers=[Marker(2, "stage2 ×0")]
     )
     assert early.layout.annotations[0].xanchor == "left"
+
+
+def _label_spans(fig):
+    """Each written label's (start, end) on x, from the same estimate the builder uses."""
+    from resnet_viz.figures.training import LABEL_CHAR_WIDTH
+
+    lo, hi = fig.layout.xaxis.range
+    for a in fig.layout.annotations:
+        if a.text == "▾":
+            continue
+        needs = max(len(t) for t in a.text.split("<br>")) * LABEL_CHAR_WIDTH * (hi - lo)
+        yield (a.x, a.x + needs) if a.xanchor == "left" else (a.x - needs, a.x)
+
+
+def test_a_label_fits_on_neither_side_breaks_onto_two_lines_inside_the_chart():
+    """A pull at step 46 of 128 labelled "stage2 ×0 · resnet8 #2" ran past the y axis, over
+    its tick labels, when it could not fit rightwards."""
+    markers = [Marker(46, "stage2 ×0 · resnet8 #2", "skip"), Marker(84, "stage2 ×1 · resnet8 #2")]
+    fig = line_figure({"a": _curve(128)}, title="Loss", y_title="loss", markers=markers)
+    lo, hi = fig.layout.xaxis.range
+    assert all(lo <= a and b <= hi + 1e-9 for a, b in _label_spans(fig))
+    assert fig.layout.annotations[0].text == "stage2 ×0<br>resnet8 #2"

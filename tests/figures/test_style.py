@@ -9,9 +9,13 @@ import plotly.graph_objects as go
 from resnet_viz.figures.colors import INK, LABEL_BACKGROUND
 from resnet_viz.figures.style import (
     DARK,
+    MARKER_LABEL,
     PRESENT_FONT,
+    PRESENT_LEGEND_Y,
     PRESENT_LINE,
     PRESENT_MARKER,
+    PRESENT_MARKER_LABEL,
+    PRESENT_TITLE_CHARS,
     Look,
     restyle,
 )
@@ -50,7 +54,9 @@ def test_presentation_enlarges_type_lines_and_markers():
     assert fig.layout.height > height
     drawn = [t for t in fig.data if t.x[0] is not None]
     assert all(t.line.width >= PRESENT_LINE for t in drawn)
-    assert all(a.font.size >= PRESENT_FONT for a in fig.layout.annotations)
+    labels = [a for a in fig.layout.annotations if a.name == MARKER_LABEL]
+    assert labels and all(a.font.size == PRESENT_MARKER_LABEL for a in labels)  # as placed
+    assert all(a.font.size >= PRESENT_FONT for a in fig.layout.annotations if a not in labels)
     one = line_figure({"a": (np.array([1]), np.array([0.5]))}, title="t", y_title="y")
     one = restyle(one, Look(present=True))
     assert one.data[0].marker.size >= PRESENT_MARKER  # a single point is a marker
@@ -62,3 +68,19 @@ def test_heatmap_colour_bars_get_the_larger_type():
     series = LayerSeries(("conv1", "fc"), np.arange(1, 6), np.ones((5, 2), np.float32))
     fig = restyle(grad_heatmap(series), Look(present=True))
     assert fig.data[0].colorbar.tickfont.size == PRESENT_FONT
+
+
+def test_presentation_wraps_a_long_title_instead_of_cutting_it_off():
+    """At 22 px, "Loss (train smoothed, val dashed; log scale)" ran off its chart's edge."""
+    long = line_figure({"a": (np.arange(3), np.ones(3))}, title="Loss (train smoothed, val "
+                       "dashed; log scale)", y_title="y")  # fmt: skip
+    top = long.layout.margin.t
+    fig = restyle(long, Look(present=True))
+    lines = fig.layout.title.text.split("<br>")
+    assert len(lines) > 1 and all(len(t) <= PRESENT_TITLE_CHARS for t in lines)
+    assert " ".join(lines) == "Loss (train smoothed, val dashed; log scale)"
+    assert fig.layout.margin.t > top  # room for the extra lines
+    short = restyle(line_figure({"a": (np.arange(3), np.ones(3))}, title="Loss", y_title="y"),
+                    Look(present=True))  # fmt: skip
+    assert short.layout.title.text == "Loss"
+    assert fig.layout.legend.y <= PRESENT_LEGEND_Y  # clear of the larger step-axis title

@@ -71,8 +71,8 @@ def test_table_lists_every_run_newest_first(open_page, store, three_runs):
     assert list(df["status"]) == ["finished"] * 3
     for run_id, best in zip(df["id"], df["best val acc"], strict=True):
         expected = store.get_run(run_id).summary["models"][0]["best_val_acc"]
-        assert best == pytest.approx(expected)
-        assert 0 < best <= 1
+        assert best == pytest.approx(100 * expected)  # in %, drawn with one decimal
+        assert 0 < best <= 100
     assert all(d >= 0 for d in df["duration (s)"])
     assert not at.get("popover")  # nothing selected: no delete, no run view
     assert not at.get("plotly_chart")
@@ -256,8 +256,8 @@ def test_a_cohort_run_opens_with_every_member_overlaid(open_page, store, train_r
     assert {"runs.view.heat.0", "runs.view.heat.1"} <= set(specs)
     (members,) = [df for df in at.dataframe if df.key != "runs.table"]
     assert list(members.value["member"]) == ["resnet8", "plain8"]
-    assert table(at)["best val acc"][0] == max(
-        m["best_val_acc"] for m in store.get_run(run_id).summary["models"]
+    assert table(at)["best val acc"][0] == pytest.approx(
+        100 * max(m["best_val_acc"] for m in store.get_run(run_id).summary["models"])
     )
 
 

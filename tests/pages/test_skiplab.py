@@ -105,6 +105,7 @@ def test_start_trains_the_cohort_and_overlays_every_member(open_page, store, wai
     assert [t["name"] for t in specs["lab.lesion"]["data"]] == [
         "resnet8, one block deleted",
         "plain8, one block deleted",
+        "chance (10%)",
     ]
     (table,) = at.dataframe  # the members table
     assert list(table.value["member"]) == ["resnet8", "plain8"]
@@ -157,10 +158,11 @@ def test_finished_experiment_shows_its_verdict_and_lesion_study(open_page, store
     assert not at.exception
     box = at.success if verdict["reproduced"] else at.warning
     assert any(verdict["text"] in b.value for b in box)
+    assert any("last 10% of steps" in c.value for c in at.caption)  # what "final" means
     assert any("What to watch: Break the shortcut" in e.label for e in at.expander)
     assert at.selectbox(key="lab.preset").value == "break-shortcut"  # the sidebar matches it
     specs = charts(at)
-    assert len(specs["lab.lesion"]["data"]) == 3
+    assert len(specs["lab.lesion"]["data"]) == 4  # 3 members' bars and the chance line
     assert len(specs["lab.flow"]["data"]) == 9  # 3 members × start/middle/end
     (lesion,) = [m.value for m in at.markdown if "non-downsampling block costs" in m.value]
     # Each member is read against Veit et al. as what it is: two residual nets, one plain.
