@@ -1,14 +1,20 @@
 """Loss landscapes around trained weights (Li et al., "Visualizing the Loss Landscape of
 Neural Nets", NeurIPS 2018): filter-normalised random directions and the loss on a grid of
-points along them, evaluated several points per forward pass."""
+points along them, and the sharpness of the minimum (Hessian eigenvalues and trace)."""
 
 from .directions import filter_normalized_direction, same_shapes
+from .hessian import Sharpness, hutchinson_trace, sharpness, spectrum, top_eigenvalue
 from .surface import grid, loss_surface, loss_surface_loop
 
 __all__ = [
+    "Sharpness",
     "filter_normalized_direction",
     "grid",
+    "hutchinson_trace",
     "loss_surface",
     "loss_surface_loop",
     "same_shapes",
+    "sharpness",
+    "spectrum",
+    "top_eigenvalue",
 ]

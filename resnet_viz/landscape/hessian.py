@@ -1,0 +1,143 @@
+"""How sharp a minimum is: the Hessian's extreme eigenvalues and its trace, from
+Hessian-vector products only (as PyHessian does; the Hessian itself has parameters² entries).
+
+* the eigenvalue of largest magnitude by power iteration on v ↦ Hv;
+* the one at the other end of the spectrum by the same iteration on H − λ₁I, whose dominant
+  eigenvalue is λ_other − λ₁ (near a minimum λ₁ > 0, so this gives the most negative one);
+* the trace by Hutchinson's estimator E[vᵀHv] over Rademacher vectors v.
+
+Li et al. (2018, §6) read |λmin / λmax| at the trained point: near 0 the region is convex-looking,
+large values mean strong negative curvature, a chaotic surface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Vectors = list[Tensor]  # one tensor per parameter
+
+
+@dataclass(frozen=True)
+class Sharpness:
+    max_eigenvalue: float  # the largest eigenvalue
+    min_eigenvalue: float  # the most negative (smallest) one
+    trace: float  # Hutchinson's estimate
+
+    @property
+    def ratio(self) -> float:
+        """|λmin / λmax| (Li et al. 2018, §6): small for convex-looking regions."""
+        return abs(self.min_eigenvalue / self.max_eigenvalue) if self.max_eigenvalue else 0.0
+
+
+def _dot(a: Vectors, b: Vectors) -> Tensor:
+    return sum((x * y).sum() for x, y in zip(a, b, strict=True))
+
+
+def _normalised(v: Vectors) -> Vectors:
+    norm = torch.sqrt(_dot(v, v)) + 1e-12
+    return [x / norm for x in v]
+
+
+def hessian_vector_product(loss: Callable[[], Tensor], params: Sequence[Tensor], v: Vectors):
+    """H·v for the Hessian of ``loss()`` with respect to ``params`` (double backward)."""
+    grads = torch.autograd.grad(loss(), params, create_graph=True)
+    return list(torch.autograd.grad(grads, params, grad_outputs=v))
+
+
+def top_eigenvalue(
+    hvp: Callable[[Vectors], Vectors],
+    like: Sequence[Tensor],
+    *,
+    shift: float = 0.0,
+    iters: int = 50,
+    tol: float = 1e-4,
+    generator: torch.Generator | None = None,
+) -> float:
+    """The dominant eigenvalue of H − shift·I by power iteration (the Rayleigh quotient of the
+    iterate), stopping when it changes by less than ``tol`` relative."""
+    v = _normalised([torch.randn(p.shape, generator=generator).to(p) for p in like])
+    value = None
+    for _ in range(iters):
+        hv = [h - shift * x for h, x in zip(hvp(v), v, strict=True)]
+        new = float(_dot(hv, v))
+        v = _normalised([h.detach() for h in hv])
+        if value is not None and abs(new - value) <= tol * (abs(value) + 1e-12):
+            return new
+        value = new
+    return float(value)
+
+
+def hutchinson_trace(
+    hvp: Callable[[Vectors], Vectors],
+    like: Sequence[Tensor],
+    *,
+    samples: int = 50,
+    generator: torch.Generator | None = None,
+) -> float:
+    """tr(H) ≈ mean of vᵀHv over ``samples`` Rademacher vectors v (exact for a diagonal H)."""
+    total = 0.0
+    for _ in range(samples):
+        v = [(torch.randint(0, 2, p.shape, generator=generator) * 2 - 1).to(p) for p in like]
+        total += float(_dot(hvp(v), v))
+    return total / samples
+
+
+def spectrum(
+    hvp: Callable[[Vectors], Vectors],
+    like: Sequence[Tensor],
+    *,
+    iters: int = 50,
+    samples: int = 50,
+    tol: float = 1e-4,
+    generator: torch.Generator | None = None,
+) -> Sharpness:
+    """Both ends of the spectrum and the trace of the operator ``hvp``. The first power
+    iteration finds whichever end is larger in magnitude, the shifted one the other."""
+    first = top_eigenvalue(hvp, like, iters=iters, tol=tol, generator=generator)
+    other = first + top_eigenvalue(
+        hvp, like, shift=first, iters=iters, tol=tol, generator=generator
+    )
+    trace = hutchinson_trace(hvp, like, samples=samples, generator=generator)
+    return Sharpness(max(first, other), min(first, other), trace)
+
+
+def sharpness(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    iters: int = 50,
+    samples: int = 50,
+    batch_size: int = 256,
+    generator: torch.Generator | None = None,
+) -> Sharpness:
+    """The Hessian of the mean cross-entropy of ``model`` on ``(images, labels)`` at its own
+    weights, in eval mode (BatchNorm uses its running statistics); the mode is restored."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    device = params[0].device
+    images, labels = images.to(device), labels.to(device)
+    n = len(images)
+
+    def hvp(v: Vectors) -> Vectors:
+        out = [torch.zeros_like(p) for p in params]
+        for i in range(0, n, batch_size):
+            x, y = images[i : i + batch_size], labels[i : i + batch_size]
+
+            def loss(x=x, y=y) -> Tensor:
+                return F.cross_entropy(model(x), y, reduction="sum") / n
+
+            for o, h in zip(out, hessian_vector_product(loss, params, v), strict=True):
+                o += h
+        return out
+
+    was_training = model.training
+    model.eval()
+    try:
+        return spectrum(hvp, params, iters=iters, samples=samples, generator=generator)
+    finally:
+        model.train(was_training)
