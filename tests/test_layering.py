@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "experiments": {"archs", "config", "controls", "keys", "models", "store"},
     "explain": {"errors", "locks"},
     "activations": {"errors", "locks", "models"},
-    "landscape": {"errors", "models"},
+    "landscape": {"checkpoints", "config", "data", "errors", "keys", "models", "store"},
     "zoo": {"checkpoints", "config", "data", "errors", "locks", "models", "store"},
     "train": {
         "archs",

@@ -1,0 +1,101 @@
+"""Landscapes of a finished run, in the store and from the command line: twins cut along the
+same directions, the trained point at the grid's centre, clear messages for bad requests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from resnet_viz import keys
+from resnet_viz.checkpoints import load_checkpoint
+from resnet_viz.config import TrainConfig
+from resnet_viz.errors import InputError
+from resnet_viz.landscape.__main__ import main
+from resnet_viz.landscape.run import Settings, member_indices, record_landscapes
+from resnet_viz.store import RunStore
+from resnet_viz.train.launcher import record_run
+from resnet_viz.train.trainer import Trainer
+
+TINY = {"data.train_size": 128, "data.val_size": 64, "batch_size": 64, "epochs": 1}
+SMALL = Settings(steps=3, span=0.5, images=32)
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory):
+    """A finished resnet8 / plain8 cohort at 16 px."""
+    store = RunStore(tmp_path_factory.mktemp("runs"))
+    cfg = TrainConfig().with_overrides(
+        {**TINY, "name": "twins", "cohort": "plain8", "data.image_size": 16, "analyses": ""}
+    )
+    run_id = record_run(store, cfg)
+    Trainer(cfg, store, run_id).run()
+    return store, run_id
+
+
+def test_every_member_gets_a_surface_centred_on_its_trained_weights(twins):
+    store, run_id = twins
+    done = []
+    found = record_landscapes(store, run_id, [0, 1], SMALL, progress=lambda a, b: done.append(a))
+    assert sorted(found) == [0, 1] and done[-1] == 18  # 9 points per member
+    stored = store.analyses(run_id, keys.LANDSCAPE)
+    for m, payload in found.items():
+        assert stored[m] == payload
+        assert payload["axis"] == [-0.5, 0.0, 0.5] and len(payload["loss"]) == 3
+        assert payload["slice_1"] == [row[1] for row in payload["loss"]]
+        assert payload["slice_2"] == payload["loss"][1]
+        # The centre is the member's own loss on those images, in eval mode.
+        model, _ = load_checkpoint(store.checkpoint_path(run_id, m))
+        assert payload["loss"][1][1] == pytest.approx(_eval_loss(store, run_id, model), rel=1e-4)
+    assert found[0]["loss"] != found[1]["loss"]  # two different nets
+
+
+def _eval_loss(store, run_id, model) -> float:
+    from resnet_viz.data import load_dataset
+
+    run = store.get_run(run_id)
+    data = load_dataset(run.config.data, seed=run.config.seed, cache_dir=store.root / ".cache")
+    mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in (data.mean, data.std))
+    x = (data.train.images[:32].float() / 255 - mean) / std
+    with torch.no_grad():
+        return float(torch.nn.functional.cross_entropy(model(x), data.train.labels[:32]))
+
+
+def test_members_are_chosen_by_name_and_unknown_ones_named(twins):
+    store, run_id = twins
+    assert member_indices(store, run_id) == [0, 1]
+    assert member_indices(store, run_id, ["plain8"]) == [1]
+    with pytest.raises(InputError, match="no member resnet99"):
+        member_indices(store, run_id, ["resnet99"])
+    with pytest.raises(InputError, match="No run"):
+        member_indices(store, "20990101-000000-abcdef")
+
+
+def test_an_even_grid_is_refused_so_the_trained_point_stays_on_it():
+    with pytest.raises(InputError, match="odd number"):
+        Settings(steps=20)
+
+
+def test_a_member_without_a_checkpoint_is_named(twins):
+    store, run_id = twins
+    path = store.checkpoint_path(run_id, 1)
+    kept = path.read_bytes()
+    path.unlink()
+    try:
+        with pytest.raises(InputError, match="no checkpoint for plain8"):
+            record_landscapes(store, run_id, [1], SMALL)
+    finally:
+        path.write_bytes(kept)
+
+
+def test_the_command_line_writes_the_same_records_and_prints_a_summary(twins, capsys):
+    store, run_id = twins
+    args = [run_id, "--member", "resnet8", "--grid", "3", "--span", "0.5", "--images", "32"]
+    assert main([*args, "--runs-dir", str(store.root)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (member,) = summary["members"]
+    assert member["name"] == "resnet8" and member["min"] <= member["loss_at_trained"]
+    assert store.analyses(run_id, keys.LANDSCAPE)[0]["steps"] == 3
+    assert main([run_id, "--grid", "4", "--runs-dir", str(store.root)]) == 2
+    assert "odd number" in capsys.readouterr().err
