@@ -19,6 +19,12 @@ pages = [
         url_path="activations",
     ),
     st.Page(
+        "pages/landscape.py",
+        title="Landscape",
+        icon=":material/landscape:",
+        url_path="landscape",
+    ),
+    st.Page(
         "pages/explain.py",
         title="Explain",
         icon=":material/center_focus_strong:",

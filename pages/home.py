@@ -56,6 +56,14 @@ CARDS = [
         "checked by randomising the model's weights.",
     ),
     (
+        "pages/landscape.py",
+        "Landscape",
+        "the loss around the trained weights",
+        ":material/landscape:",
+        "Li et al.'s loss surfaces for any finished run: a ResNet's and its plain twin's side by "
+        "side, cut along the same random directions, with what this run shows.",
+    ),
+    (
         "pages/runs.py",
         "Runs",
         "every run, kept",
@@ -64,7 +72,7 @@ CARDS = [
         "Runs survive server restarts.",
     ),
 ]
-for row in (CARDS[:3], CARDS[3:]):
+for row in (CARDS[:3], CARDS[3:6]):
     for col, (page, name, what, icon, caption) in zip(st.columns(3), row, strict=False):
         with col, st.container(border=True):
             # A link's label never wraps (a long one is cut off in a narrow column): the page's

@@ -156,6 +156,12 @@ if run is None or run.active:
 
 # ---- after training ---------------------------------------------------------------------------
 st.header("After training")
+st.page_link(
+    "pages/landscape.py",
+    label="Draw these members' loss landscapes (Li et al. 2018)",
+    icon=":material/landscape:",
+    query_params={"run": run.id},
+)
 names = list(run.members) or [run.name]
 colours = {n: i for i, n in enumerate(names)}
 

@@ -4,10 +4,13 @@ points along them, and the sharpness of the minimum (Hessian eigenvalues and tra
 
 from .directions import filter_normalized_direction, same_shapes
 from .hessian import Sharpness, hutchinson_trace, sharpness, spectrum, top_eigenvalue
+from .reading import Basin, basin, twins_reading
 from .surface import grid, loss_surface, loss_surface_loop
 
 __all__ = [
+    "Basin",
     "Sharpness",
+    "basin",
     "filter_normalized_direction",
     "grid",
     "hutchinson_trace",
@@ -17,4 +20,5 @@ __all__ = [
     "sharpness",
     "spectrum",
     "top_eigenvalue",
+    "twins_reading",
 ]

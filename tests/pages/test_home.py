@@ -9,14 +9,14 @@ def test_home_renders_title_and_links_to_train_and_runs(open_page):
     assert not at.exception
     assert [t.value for t in at.title] == ["ResNet Viz"]
     links = {link.proto.page: link.proto.label for link in at.get("page_link")}
-    assert set(links) == {"train", "runs", "skiplab", "activations", "explain"}
+    assert set(links) == {"train", "runs", "skiplab", "activations", "explain", "landscape"}
     assert "Train" in links["train"]
     assert "Runs" in links["runs"]
     assert "Skip Lab" in links["skiplab"]
     # Each link targets a page that the router registered (st.page_link checks the file exists,
     # the hash ties it to the st.navigation entry).
     hashes = {link.proto.page_script_hash for link in at.get("page_link")}
-    assert all(hashes) and len(hashes) == 5
+    assert all(hashes) and len(hashes) == 6
 
 
 def test_home_links_lead_to_working_pages(open_page):
@@ -27,6 +27,7 @@ def test_home_links_lead_to_working_pages(open_page):
         ("pages/skiplab.py", "Skip Lab"),
         ("pages/activations.py", "Activations"),
         ("pages/explain.py", "Explain"),
+        ("pages/landscape.py", "Loss landscape"),
     ]
     for page, title in pages:
         at.switch_page(page).run()

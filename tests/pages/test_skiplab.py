@@ -159,6 +159,8 @@ def test_finished_experiment_shows_its_verdict_and_lesion_study(open_page, store
     box = at.success if verdict["reproduced"] else at.warning
     assert any(verdict["text"] in b.value for b in box)
     assert any("last 10% of steps" in c.value for c in at.caption)  # what "final" means
+    (link,) = [x for x in at.get("page_link") if x.proto.page == "landscape"]
+    assert run_id in link.proto.query_string  # opens this run's landscapes
     assert any("What to watch: Break the shortcut" in e.label for e in at.expander)
     assert at.selectbox(key="lab.preset").value == "break-shortcut"  # the sidebar matches it
     specs = charts(at)

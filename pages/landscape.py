@@ -1,0 +1,179 @@
+"""Loss landscape: the training loss around a finished run's trained weights, along two random
+filter-normalised directions (Li et al. 2018), for each member side by side."""
+
+import streamlit as st
+
+from resnet_viz import keys, ui
+from resnet_viz.devices import pick_device
+from resnet_viz.errors import ResNetVizError
+from resnet_viz.figures.landscape import contours, log_range, slices, surface3d
+from resnet_viz.landscape import basin, twins_reading
+from resnet_viz.landscape.run import MAX_STEPS, Settings, record_landscapes
+
+ui.route_through_app()
+
+INTRO = (
+    "Why skip connections make deep nets trainable, as a picture. Around the trained weights θ "
+    "the page evaluates the training loss at θ + a·d₁ + b·d₂ for two random directions d₁, d₂ "
+    "and a grid of (a, b). Each direction is rescaled filter by filter to the norm of that "
+    "filter's weights (Li et al. 2018, §4), so the surfaces of two nets can be compared; "
+    "members with the same parameter shapes (a ResNet and its plain twin) are cut along the "
+    "same random directions. Li et al. found a residual net's surface a wide, smooth basin and "
+    "a deep plain net's a narrow one among chaotic hills."
+)
+
+
+def finished_runs():
+    store = ui.store()
+    out = []
+    for r in store.list_runs():
+        paths = [store.checkpoint_path(r.id, m) for m in range(len(r.members))]
+        if not r.active and paths and all(p.exists() for p in paths):
+            out.append(r)
+    return out
+
+
+def choose_run(runs):
+    ids = [r.id for r in runs]
+    wanted = st.query_params.get("run")
+    if "land.run" not in st.session_state:
+        st.session_state["land.run"] = wanted if wanted in ids else ids[0]
+    by_id = {r.id: r for r in runs}
+    run_id = st.selectbox(
+        "Run",
+        ids,
+        key="land.run",
+        format_func=lambda i: f"{by_id[i].name} · {by_id[i].config.describe()} · {i}",
+    )
+    st.query_params["run"] = run_id
+    return by_id[run_id]
+
+
+def settings_form() -> Settings:
+    accelerated = pick_device("auto")[0].type != "cpu"
+    with st.expander("Grid, range and images", expanded=ui.presenting()):
+        c1, c2, c3 = st.columns(3)
+        steps = c1.select_slider(
+            "Grid points per axis",
+            [s for s in range(5, MAX_STEPS + 1, 2) if s <= 51],
+            value=21 if accelerated else 11,
+            key="land.steps",
+            help="Odd, so the trained weights sit at the centre. The work grows with its "
+            "square: 21 per axis is 441 forward passes of the images per member.",
+        )
+        span = c2.select_slider(
+            "Range along each direction", [0.25, 0.5, 1.0, 1.5, 2.0], value=1.0, key="land.span",
+            help="1 = one filter norm: every filter moved by as much as its own size.",
+        )  # fmt: skip
+        images = c3.select_slider(
+            "Training images evaluated", [64, 128, 256, 512, 1024, 2048],
+            value=1024 if accelerated else 256, key="land.images",
+        )  # fmt: skip
+    return Settings(steps=steps, span=span, images=images)
+
+
+def stored(run, members: list[int], settings: Settings) -> dict[int, dict]:
+    """The members' surfaces already in the store with these settings."""
+    found = ui.store().analyses(run.id, keys.LANDSCAPE)
+    want = {"steps": settings.steps, "span": settings.span, "seed": settings.seed}
+    return {
+        m: p
+        for m, p in found.items()
+        if m in members
+        and all(p.get(k) == v for k, v in want.items())
+        and p.get("images") == min(settings.images, run.config.data.train_size or settings.images)
+    }
+
+
+def compute(run, members: list[int], settings: Settings) -> None:
+    bar = st.progress(0.0, text="Evaluating the grid…")
+
+    def tick(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Evaluating the grid: {done:,} of {total:,} points")
+
+    try:
+        record_landscapes(ui.store(), run.id, members, settings, progress=tick)
+    except ResNetVizError as err:
+        st.error(str(err), icon=":material/error:")
+        return
+    except MemoryError:
+        st.error("Out of memory: evaluate fewer images or a smaller grid.")
+        return
+    bar.empty()
+    st.rerun()
+
+
+def show(run, payloads: dict[int, dict]) -> None:
+    names = run.config.member_names()
+    named = {names[m]: p for m, p in sorted(payloads.items())}
+    ui.plot(st, contours(named), key="land.contours")
+    st.caption(
+        "Colour: log₁₀ of the training loss, one scale for every member (equal colours, equal "
+        "loss). The cross marks the trained weights; the axes are distances along the two "
+        "directions in units of each filter's own norm."
+    )
+    ui.plot(st, slices(named, colours={names[m]: m for m in payloads}), key="land.slices")
+    with st.expander("3D surfaces"):
+        zrange = log_range(named)
+        cols = st.columns(min(3, len(named)))
+        for i, (name, p) in enumerate(named.items()):
+            ui.plot(cols[i % len(cols)], surface3d(p, name=name, zrange=zrange), key=f"land.3d.{i}")
+    reading(run, payloads)
+
+
+def reading(run, payloads: dict[int, dict]) -> None:
+    names = run.config.member_names()
+    basins = {m: basin(p) for m, p in payloads.items()}
+    st.subheader("What this run shows")
+    st.markdown("\n".join(f"- **{names[m]}**: {b.describe()}" for m, b in basins.items()))
+    members = run.config.members
+    residual = [m for m in basins if members[m].residual]
+    # Its plain twin: the same architecture with every shortcut off.
+    plain = [
+        m
+        for m in basins
+        for r in residual[:1]
+        if members[m].plain and members[m].arch == members[r].arch
+    ]
+    if residual and plain:
+        shows, text = twins_reading(
+            (names[residual[0]], basins[residual[0]]), (names[plain[0]], basins[plain[0]])
+        )
+        (st.success if shows else st.warning)(text)
+    else:
+        st.info(
+            "Pick a residual member and its plain twin (a Skip Lab cohort such as the "
+            "degradation experiment) to compare their basins."
+        )
+
+
+st.title("Loss landscape")
+st.caption(INTRO)
+runs = finished_runs()
+if not runs:
+    st.info(
+        "No finished run with saved weights yet. Train one (a Skip Lab cohort of a ResNet and "
+        "its plain twin shows the difference best); its landscape can be drawn here."
+    )
+    st.page_link("pages/skiplab.py", label="Go to the Skip Lab", icon=":material/alt_route:")
+    st.stop()
+run = choose_run(runs)
+names = run.config.member_names()
+chosen = st.multiselect(
+    "Members", names, default=names[:3], key=f"land.members.{run.id}",
+    help="Each member gets its own surface, side by side on one colour scale.",
+)  # fmt: skip
+settings = settings_form()
+members = [names.index(n) for n in chosen]
+have = stored(run, members, settings)
+missing = [m for m in members if m not in have]
+if missing:
+    points = settings.steps**2 * len(missing)
+    st.info(
+        f"Not computed yet for {', '.join(names[m] for m in missing)} with these settings: "
+        f"{points:,} grid points, each a forward pass of {settings.images} images."
+    )
+    if st.button("Compute the landscape", type="primary", icon=":material/landscape:"):
+        compute(run, missing, settings)
+if have:
+    show(run, have)

@@ -1,0 +1,161 @@
+"""Loss-landscape charts (Li et al. 2018): contour maps of each member's surface on one colour
+scale, the same as a 3D surface, and the 1D slices through the trained point.
+
+Input is the JSON the run store keeps (``keys.LANDSCAPE``): ``axis`` (the grid's coordinates
+along each direction) and ``loss`` (``[i][j]``: i along direction 1, j along direction 2).
+Losses far from the minimum run to hundreds while the basin is near 1, so colours and the
+slices' axis are in log₁₀ of the loss: on a linear scale every basin would be one flat colour.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .axes import log_axis
+from .colors import SEQUENTIAL
+from .training import _layout, member_colour
+
+Payload = Mapping[str, Any]
+
+
+def log_range(payloads: Mapping[str, Payload]) -> tuple[float, float]:
+    """One log₁₀ colour range for every member's surface, so equal colours mean equal loss."""
+    values = np.concatenate([np.asarray(p["loss"], dtype=float).ravel() for p in payloads.values()])
+    values = values[np.isfinite(values) & (values > 0)]
+    if not values.size:
+        return 0.0, 1.0
+    lo, hi = math.log10(values.min()), math.log10(values.max())
+    return (lo, hi) if hi > lo else (lo, lo + 1)
+
+
+def log_ticks(lo: float, hi: float) -> dict:
+    """Ticks for an axis in log₁₀ loss, labelled in loss: both ends (the lowest loss is the one
+    a class looks for) and the powers of ten between them that do not crowd an end."""
+    inner = [e for e in range(math.ceil(lo), math.floor(hi) + 1) if min(e - lo, hi - e) > 0.15]
+    vals = [lo, *inner, hi]
+    return {"tickvals": vals, "ticktext": [f"{10.0**v:.3g}" for v in vals]}
+
+
+def _colourbar(lo: float, hi: float) -> dict:
+    return {"title": {"text": "loss"}, **log_ticks(lo, hi)}
+
+
+def contours(payloads: Mapping[str, Payload], *, height: int = 380) -> go.Figure:
+    """One contour map per member, side by side, on one log colour scale; the trained point
+    (the centre) marked with a cross."""
+    names = list(payloads)
+    fig = make_subplots(rows=1, cols=max(1, len(names)), subplot_titles=names or [""])
+    lo, hi = log_range(payloads) if payloads else (0.0, 1.0)
+    for k, name in enumerate(names, start=1):
+        p = payloads[name]
+        axis = p["axis"]
+        z = np.log10(np.clip(np.asarray(p["loss"], dtype=float), 1e-12, None))
+        fig.add_trace(
+            go.Contour(
+                x=axis,
+                y=axis,
+                z=z.T,  # rows of z are y (direction 2), columns x (direction 1)
+                zmin=lo,
+                zmax=hi,
+                colorscale=SEQUENTIAL,
+                ncontours=20,
+                contours={"coloring": "heatmap"},
+                showscale=k == len(names),
+                colorbar=_colourbar(lo, hi),
+                customdata=np.asarray(p["loss"], dtype=float).T,
+                hovertemplate="δ₁ %{x:.2f}, δ₂ %{y:.2f}: loss %{customdata:.3g}<extra>"
+                + name
+                + "</extra>",
+                name=name,
+            ),
+            row=1,
+            col=k,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[0],
+                y=[0],
+                mode="markers",
+                marker={"symbol": "x", "size": 10, "color": "white", "line": {"width": 1}},
+                name="trained weights",
+                showlegend=k == 1,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=k,
+        )
+        fig.update_xaxes(title_text="direction 1", row=1, col=k)
+        fig.update_yaxes(title_text="direction 2" if k == 1 else None, row=1, col=k)
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "y": -0.25, "x": 0},
+    )
+    return fig
+
+
+def surface3d(payload: Payload, *, name: str, zrange: tuple[float, float]) -> go.Figure:
+    """One member's surface in 3D (height and colour: log₁₀ loss, labelled in loss)."""
+    axis = payload["axis"]
+    z = np.log10(np.clip(np.asarray(payload["loss"], dtype=float), 1e-12, None)).T
+    fig = go.Figure(
+        go.Surface(
+            x=axis,
+            y=axis,
+            z=z,
+            cmin=zrange[0],
+            cmax=zrange[1],
+            colorscale=SEQUENTIAL,
+            colorbar=_colourbar(*zrange),
+            customdata=np.asarray(payload["loss"], dtype=float).T,
+            hovertemplate="δ₁ %{x:.2f}, δ₂ %{y:.2f}: loss %{customdata:.3g}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title={"text": name, "x": 0, "xanchor": "left"},
+        height=420,
+        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+        scene={
+            "xaxis_title": "direction 1",
+            "yaxis_title": "direction 2",
+            "zaxis": {"title": "loss", "range": list(zrange), **log_ticks(*zrange)},
+        },
+    )
+    return fig
+
+
+def slices(payloads: Mapping[str, Payload], *, colours: Mapping[str, int] | None = None):
+    """The loss along each direction through the trained point (the grid's middle row and
+    column): solid along direction 1, dotted along direction 2, one colour per member."""
+    colours = colours or {}
+    fig = go.Figure()
+    values = []
+    for i, (name, p) in enumerate(payloads.items()):
+        colour = member_colour(colours.get(name, i))
+        for key, dash, label in (
+            ("slice_1", "solid", "direction 1"),
+            ("slice_2", "dot", "direction 2"),
+        ):
+            ys = np.asarray(p[key], dtype=float)
+            values.append(ys)
+            fig.add_trace(
+                go.Scatter(
+                    x=p["axis"],
+                    y=ys,
+                    mode="lines+markers",
+                    name=f"{name}, {label}",
+                    line={"color": colour, "dash": dash},
+                    marker={"size": 5},
+                )
+            )
+    _layout(fig, "Loss along each direction, through the trained weights", "loss (log scale)")
+    fig.update_xaxes(title_text="distance along the direction (filter-normalised units)")
+    fig.update_yaxes(**log_axis(*values))
+    fig.update_layout(legend={"orientation": "h", "y": -0.3, "x": 0}, height=380)
+    return fig

@@ -1,0 +1,61 @@
+"""Loss-landscape charts: one colour scale for every member, the trained point marked, ticks
+labelled in loss (not its logarithm), both slices per member."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from resnet_viz.figures.landscape import contours, log_range, log_ticks, slices, surface3d
+
+
+def payload(scale: float, steps: int = 5) -> dict:
+    axis = np.linspace(-1, 1, steps)
+    a, b = np.meshgrid(axis, axis, indexing="ij")
+    loss = 1.2 + scale * (a**2 + 2 * b**2)
+    mid = steps // 2
+    return {
+        "axis": axis.tolist(),
+        "loss": loss.tolist(),
+        "slice_1": loss[:, mid].tolist(),
+        "slice_2": loss[mid, :].tolist(),
+    }
+
+
+def test_members_share_one_colour_scale_and_the_trained_point_is_marked():
+    named = {"resnet20": payload(1.0), "plain20": payload(50.0)}
+    fig = contours(named)
+    maps = [t for t in fig.data if t.type == "contour"]
+    assert [t.name for t in maps] == ["resnet20", "plain20"]
+    lo, hi = log_range(named)
+    assert all((t.zmin, t.zmax) == (lo, hi) for t in maps)
+    assert lo == pytest.approx(math.log10(1.2)) and hi == pytest.approx(math.log10(151.2))
+    assert [t.showscale for t in maps] == [False, True]  # one colour bar for both
+    crosses = [t for t in fig.data if t.type == "scatter"]
+    assert all(list(t.x) == [0] and list(t.y) == [0] for t in crosses)
+
+
+def test_ticks_are_losses_at_both_ends_and_the_powers_of_ten_between():
+    ticks = log_ticks(math.log10(1.15), math.log10(151.0))
+    assert ticks["ticktext"] == ["1.15", "10", "100", "151"]
+    crowded = log_ticks(math.log10(1.15), math.log10(1.3))
+    assert crowded["ticktext"] == ["1.15", "1.3"]
+
+
+def test_slices_draw_both_directions_of_each_member_on_a_log_axis():
+    fig = slices({"resnet20": payload(1.0), "plain20": payload(50.0)})
+    assert [t.name for t in fig.data] == [
+        "resnet20, direction 1",
+        "resnet20, direction 2",
+        "plain20, direction 1",
+        "plain20, direction 2",
+    ]
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_a_3d_surface_labels_height_in_loss():
+    p = payload(1.0)
+    fig = surface3d(p, name="resnet20", zrange=log_range({"a": p}))
+    assert fig.layout.scene.zaxis.ticktext[0] == "1.2"

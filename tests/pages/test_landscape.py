@@ -1,0 +1,61 @@
+"""Landscape page: pick a finished run and its members, compute their surfaces once, see them
+side by side with what this run shows; the store keeps them for the next visit."""
+
+from __future__ import annotations
+
+from resnet_viz import keys
+
+PAGE = "pages/landscape.py"
+
+
+def compute_button(at):
+    return [b for b in at.button if b.label == "Compute the landscape"]
+
+
+def test_without_a_finished_run_it_says_what_to_train(open_page):
+    at = open_page(PAGE)
+    assert not at.exception
+    assert any("No finished run with saved weights" in i.value for i in at.info)
+
+
+def test_compute_a_cohorts_surfaces_and_find_them_again(open_page, store, train_run, charts):
+    run_id = train_run("twins", cohort="plain8", **{"data.image_size": 16})
+    at = open_page(PAGE, query_params={"run": run_id})
+    assert not at.exception, at.exception
+    assert at.selectbox(key="land.run").value == run_id
+    assert at.multiselect(key=f"land.members.{run_id}").value == ["resnet8", "plain8"]
+    at.select_slider(key="land.steps").set_value(5)
+    at.select_slider(key="land.images").set_value(64)
+    at.run()
+    (note,) = [i.value for i in at.info if "Not computed yet" in i.value]
+    assert "resnet8, plain8" in note and "50 grid points" in note
+
+    compute_button(at)[0].click().run()
+    assert not at.exception, at.exception
+    assert not compute_button(at)  # nothing left to compute
+    stored = store.analyses(run_id, keys.LANDSCAPE)
+    assert sorted(stored) == [0, 1] and stored[0]["steps"] == 5
+    specs = charts(at)
+    contours = [t for t in specs["land.contours"]["data"] if t["type"] == "contour"]
+    assert len(contours) == 2 and contours[0]["zmin"] == contours[1]["zmin"]  # one scale
+    assert len(specs["land.slices"]["data"]) == 4  # two directions per member
+    assert any(k.startswith("land.3d.") for k in specs)
+    verdicts = [*at.success, *at.warning]
+    assert len(verdicts) == 1 and "of the grid in its basin" in verdicts[0].value
+
+    again = open_page(PAGE, query_params={"run": run_id})  # a new visit: from the store
+    again.select_slider(key="land.steps").set_value(5)
+    again.select_slider(key="land.images").set_value(64)
+    again.run()
+    assert not compute_button(again) and "land.contours" in charts(again)
+
+
+def test_a_single_model_run_says_how_to_compare(open_page, train_run):
+    run_id = train_run("single", **{"data.image_size": 16})
+    at = open_page(PAGE, query_params={"run": run_id})
+    at.select_slider(key="land.steps").set_value(5)
+    at.select_slider(key="land.images").set_value(64)
+    at.run()
+    compute_button(at)[0].click().run()
+    assert not at.exception, at.exception
+    assert any("plain twin" in i.value for i in at.info)
