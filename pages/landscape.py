@@ -8,7 +8,7 @@ from resnet_viz.devices import pick_device
 from resnet_viz.errors import ResNetVizError
 from resnet_viz.figures.landscape import contours, log_range, slices, surface3d
 from resnet_viz.landscape import basin, twins_reading
-from resnet_viz.landscape.run import MAX_STEPS, Settings, record_landscapes
+from resnet_viz.landscape.run import MAX_STEPS, Settings, record_landscapes, record_sharpness
 
 ui.route_through_app()
 
@@ -121,6 +121,43 @@ def show(run, payloads: dict[int, dict]) -> None:
     reading(run, payloads)
 
 
+def sharpness_table(run, members: list[int]) -> None:
+    st.subheader("Sharpness at the trained weights")
+    st.caption(
+        "The Hessian of the training loss at the trained weights, from Hessian-vector products "
+        "(Lanczos for both ends of its spectrum, Hutchinson's estimate of its trace). A large "
+        "λmax is a sharp minimum; |λmin / λmax| near 0 means a convex-looking region, larger "
+        "values strong negative curvature (Li et al. 2018, §6)."
+    )
+    names = run.config.member_names()
+    found = {m: p for m, p in ui.store().analyses(run.id, keys.SHARPNESS).items() if m in members}
+    if missing := [m for m in members if m not in found]:
+        label = f"Measure the sharpness of {', '.join(names[m] for m in missing)}"
+        if st.button(label, icon=":material/speed:", key="land.sharpness"):
+            with st.spinner("Hessian-vector products… about half a minute per member on a CPU"):
+                try:
+                    record_sharpness(ui.store(), run.id, missing)
+                except ResNetVizError as err:
+                    st.error(str(err), icon=":material/error:")
+                    return
+            st.rerun()
+    if found:
+        st.dataframe(
+            {
+                "member": [names[m] for m in found],
+                "λmax": [p["max_eigenvalue"] for p in found.values()],
+                "λmin": [p["min_eigenvalue"] for p in found.values()],
+                "|λmin / λmax|": [p["ratio"] for p in found.values()],
+                "trace (estimate)": [p["trace"] for p in found.values()],
+            },
+            hide_index=True,
+            column_config={
+                k: st.column_config.NumberColumn(format="%.3g")
+                for k in ("λmax", "λmin", "|λmin / λmax|", "trace (estimate)")
+            },
+        )
+
+
 def reading(run, payloads: dict[int, dict]) -> None:
     names = run.config.member_names()
     basins = {m: basin(p) for m, p in payloads.items()}
@@ -177,3 +214,5 @@ if missing:
         compute(run, missing, settings)
 if have:
     show(run, have)
+if members:
+    sharpness_table(run, members)

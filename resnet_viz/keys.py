@@ -35,6 +35,7 @@ KIND_GROUP = {
 # ---- analyses after training: JSON per (member, kind) ------------------------------------------
 LESION = "lesion"
 LANDSCAPE = "landscape"  # the loss surface around a member's trained weights (resnet_viz.landscape)
+SHARPNESS = "sharpness"  # the Hessian's extreme eigenvalues and trace at the trained weights
 SHATTERING = "shattering"
 SHATTERING_DEPTH = "shattering_depth"
 RUN_LEVEL = -1  # the member index of analyses that belong to the run, not to one member

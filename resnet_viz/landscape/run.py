@@ -20,6 +20,7 @@ from ..data import load_dataset
 from ..errors import InputError
 from ..store import RunStore
 from .directions import filter_normalized_direction
+from .hessian import sharpness
 from .surface import grid, loss_surface
 
 MAX_STEPS = 101  # 10,201 points: beyond that a laptop would be at it for hours
@@ -68,23 +69,9 @@ def record_landscapes(
 ) -> dict[int, dict]:
     """Compute and store (``keys.LANDSCAPE``) the surface of each of ``members``; returns the
     payloads by member. ``progress(done, total)`` counts grid points over all members."""
-    run = store.get_run(run_id)
-    if run is None:
-        raise InputError(f"No run {run_id!r} in {store.root}.")
-    paths = {m: store.checkpoint_path(run_id, m) for m in members}
-    if missing := [m for m, p in paths.items() if not p.exists()]:
-        names = run.config.member_names()
-        raise InputError(
-            f"{run.name} has no checkpoint for {', '.join(names[m] for m in missing)}: it "
-            "stopped before saving one, or was deleted. Train it again, or pick another run."
-        )
-    cache = store.root / ".cache"  # the trainer's: Shapes is drawn once per store
-    data = load_dataset(run.config.data, seed=run.config.seed, cache_dir=cache)
-    n = min(settings.images, len(data.train))
-    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
-    std = torch.tensor(data.std).view(1, -1, 1, 1)
-    x = (data.train.images[:n].float() / 255 - mean) / std
-    y = data.train.labels[:n]
+    run, paths = _checkpoints(store, run_id, members)
+    x, y = _training_images(store, run, settings.images)
+    n = len(y)
     axis, coords = grid(settings.steps, settings.span)
     out: dict[int, dict] = {}
     for k, m in enumerate(members):
@@ -110,3 +97,65 @@ def record_landscapes(
         store.put_analysis(run_id, m, keys.LANDSCAPE, payload)
         out[m] = payload
     return out
+
+
+def record_sharpness(
+    store: RunStore,
+    run_id: str,
+    members: Sequence[int],
+    *,
+    images: int = 256,
+    steps: int = 20,
+    samples: int = 10,
+    seed: int = 0,
+) -> dict[int, dict]:
+    """Measure and store (``keys.SHARPNESS``) each member's Hessian spectrum ends and trace at
+    its trained weights, on the run's first ``images`` training images. Each member costs
+    ``steps + samples`` Hessian-vector products (about 0.8 s each for ResNet-8 on 256 images
+    at 32 px on a 2-core CPU)."""
+    run, paths = _checkpoints(store, run_id, members)
+    x, y = _training_images(store, run, images)
+    out: dict[int, dict] = {}
+    for m in members:
+        model, _ = load_checkpoint(paths[m])
+        s = sharpness(
+            model, x, y, steps=steps, samples=samples,
+            generator=torch.Generator().manual_seed(seed),
+        )  # fmt: skip
+        payload = {
+            "max_eigenvalue": s.max_eigenvalue,
+            "min_eigenvalue": s.min_eigenvalue,
+            "ratio": s.ratio,
+            "trace": s.trace,
+            "images": len(y),
+            "steps": steps,
+            "samples": samples,
+        }
+        store.put_analysis(run_id, m, keys.SHARPNESS, payload)
+        out[m] = payload
+    return out
+
+
+def _checkpoints(store: RunStore, run_id: str, members: Sequence[int]):
+    """The run and its members' checkpoint paths, or InputError naming what is missing."""
+    run = store.get_run(run_id)
+    if run is None:
+        raise InputError(f"No run {run_id!r} in {store.root}.")
+    paths = {m: store.checkpoint_path(run_id, m) for m in members}
+    if missing := [m for m, p in paths.items() if not p.exists()]:
+        names = run.config.member_names()
+        raise InputError(
+            f"{run.name} has no checkpoint for {', '.join(names[m] for m in missing)}: it "
+            "stopped before saving one, or was deleted. Train it again, or pick another run."
+        )
+    return run, paths
+
+
+def _training_images(store: RunStore, run, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The run's first ``count`` training images, normalised as the trainer did."""
+    cache = store.root / ".cache"  # the trainer's: Shapes is drawn once per store
+    data = load_dataset(run.config.data, seed=run.config.seed, cache_dir=cache)
+    n = min(count, len(data.train))
+    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.std).view(1, -1, 1, 1)
+    return (data.train.images[:n].float() / 255 - mean) / std, data.train.labels[:n]

@@ -3,11 +3,12 @@ it and the trace are found; on a network, the model is left as it was."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from resnet_viz.landscape import hutchinson_trace, sharpness, spectrum
-from resnet_viz.landscape.hessian import hessian_vector_product
+from resnet_viz.landscape.hessian import hessian_vector_product, lanczos_extremes, top_eigenvalue
 from resnet_viz.models import build_model
 
 
@@ -32,7 +33,7 @@ def quadratic(eigenvalues: list[float], seed: int = 0):
 def test_both_ends_of_a_known_spectrum_and_its_trace(eigenvalues):
     hvp, like = quadratic(eigenvalues)
     gen = torch.Generator().manual_seed(1)
-    found = spectrum(hvp, like, iters=2000, samples=4000, tol=1e-9, generator=gen)
+    found = spectrum(hvp, like, steps=len(eigenvalues), samples=4000, generator=gen)
     assert found.max_eigenvalue == pytest.approx(max(eigenvalues), rel=1e-3)
     assert found.min_eigenvalue == pytest.approx(min(eigenvalues), rel=1e-3, abs=1e-3)
     assert found.trace == pytest.approx(sum(eigenvalues), abs=0.3)
@@ -55,7 +56,22 @@ def test_a_networks_sharpness_leaves_it_as_it_was():
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 10, (16,))
-    s = sharpness(model, x, y, iters=5, samples=2, batch_size=8)
+    s = sharpness(model, x, y, steps=5, samples=2, batch_size=8)
     assert s.max_eigenvalue >= s.min_eigenvalue and s.max_eigenvalue > 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert model.training and all(p.grad is None for p in model.parameters())
+
+
+def test_power_iteration_finds_the_dominant_eigenvalue():
+    hvp, like = quadratic([5.0, 2.0, -1.0, -3.0])
+    gen = torch.Generator().manual_seed(1)
+    assert top_eigenvalue(hvp, like, iters=2000, tol=1e-9, generator=gen) == pytest.approx(5.0)
+
+
+def test_lanczos_finds_a_negative_end_hidden_under_many_near_zero_eigenvalues():
+    """A trained net's spectrum: one large eigenvalue, a slightly negative one, and many near
+    zero. The shifted power iteration reported a positive "most negative" eigenvalue here."""
+    eigenvalues = [50.0, -0.5, *np.linspace(-0.01, 0.01, 60).tolist()]
+    hvp, like = quadratic(eigenvalues)
+    low, high = lanczos_extremes(hvp, like, steps=40, generator=torch.Generator().manual_seed(2))
+    assert high == pytest.approx(50.0, rel=1e-4) and low == pytest.approx(-0.5, rel=1e-2)

@@ -13,7 +13,7 @@ from resnet_viz.checkpoints import load_checkpoint
 from resnet_viz.config import TrainConfig
 from resnet_viz.errors import InputError
 from resnet_viz.landscape.__main__ import main
-from resnet_viz.landscape.run import Settings, member_indices, record_landscapes
+from resnet_viz.landscape.run import Settings, member_indices, record_landscapes, record_sharpness
 from resnet_viz.store import RunStore
 from resnet_viz.train.launcher import record_run
 from resnet_viz.train.trainer import Trainer
@@ -99,3 +99,14 @@ def test_the_command_line_writes_the_same_records_and_prints_a_summary(twins, ca
     assert store.analyses(run_id, keys.LANDSCAPE)[0]["steps"] == 3
     assert main([run_id, "--grid", "4", "--runs-dir", str(store.root)]) == 2
     assert "odd number" in capsys.readouterr().err
+
+
+def test_sharpness_is_measured_and_stored_per_member(twins):
+    store, run_id = twins
+    found = record_sharpness(store, run_id, [1], images=32, steps=6, samples=2)
+    (payload,) = found.values()
+    assert payload["max_eigenvalue"] >= payload["min_eigenvalue"]
+    assert payload["ratio"] == pytest.approx(
+        abs(payload["min_eigenvalue"] / payload["max_eigenvalue"])
+    )
+    assert store.analyses(run_id, keys.SHARPNESS) == {1: payload}

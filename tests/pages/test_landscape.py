@@ -50,6 +50,26 @@ def test_compute_a_cohorts_surfaces_and_find_them_again(open_page, store, train_
     assert not compute_button(again) and "land.contours" in charts(again)
 
 
+def test_measure_the_sharpness_of_each_member(open_page, store, train_run, monkeypatch):
+    import functools
+
+    from resnet_viz.landscape import run as landscape_run
+
+    small = functools.partial(landscape_run.record_sharpness, images=32, steps=6, samples=2)
+    monkeypatch.setattr(landscape_run, "record_sharpness", small)
+    run_id = train_run("twins", cohort="plain8", **{"data.image_size": 16})
+    at = open_page(PAGE, query_params={"run": run_id})
+    (button,) = [b for b in at.button if b.key == "land.sharpness"]
+    assert button.label == "Measure the sharpness of resnet8, plain8"
+    button.click().run()
+    assert not at.exception, at.exception
+    assert not [b for b in at.button if b.key == "land.sharpness"]
+    (table,) = at.dataframe
+    assert list(table.value["member"]) == ["resnet8", "plain8"]
+    assert (table.value["λmax"] >= table.value["λmin"]).all()
+    assert sorted(store.analyses(run_id, keys.SHARPNESS)) == [0, 1]
+
+
 def test_a_single_model_run_says_how_to_compare(open_page, train_run):
     run_id = train_run("single", **{"data.image_size": 16})
     at = open_page(PAGE, query_params={"run": run_id})
