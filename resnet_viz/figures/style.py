@@ -95,6 +95,9 @@ def _wrap_title(fig: go.Figure) -> None:
     top = fig.layout.margin.t if fig.layout.margin.t is not None else 80
     # Each extra line takes a line's height; the title's larger type takes some more.
     fig.layout.margin.t = top + round(PRESENT_TITLE * 1.4) * (len(lines) - 1) + PRESENT_TITLE
+    # Hung from the top of the figure, so extra lines grow down into the margin made for them
+    # (centred in the margin, a third line reached into the plot).
+    fig.layout.title.update(yref="container", y=1, yanchor="top", pad={"t": 10})
 
 
 def _restyle_trace(trace, table: dict[str, str], present: bool) -> None:
