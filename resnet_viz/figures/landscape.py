@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .axes import log_axis
-from .colors import SEQUENTIAL
+from .colors import INK, SEQUENTIAL
 from .training import _layout, member_colour
 
 Payload = Mapping[str, Any]
@@ -82,7 +82,13 @@ def contours(payloads: Mapping[str, Payload], *, height: int = 380) -> go.Figure
                 x=[0],
                 y=[0],
                 mode="markers",
-                marker={"symbol": "x", "size": 10, "color": "white", "line": {"width": 1}},
+                # White with a dark outline: seen on the dark basin and in the legend alike.
+                marker={
+                    "symbol": "x",
+                    "size": 11,
+                    "color": "white",
+                    "line": {"width": 1.5, "color": INK},
+                },
                 name="trained weights",
                 showlegend=k == 1,
                 hoverinfo="skip",
