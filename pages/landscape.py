@@ -112,6 +112,20 @@ def show(run, payloads: dict[int, dict]) -> None:
         "loss). The cross marks the trained weights; the axes are distances along the two "
         "directions in units of each filter's own norm."
     )
+    # Parameters have the same shapes when the architecture and BatchNorm agree (shortcuts have
+    # no parameters): only such members share the random directions.
+    members = run.config.members
+    groups: dict[tuple, list[str]] = {}
+    for m in sorted(payloads):
+        groups.setdefault((members[m].arch, members[m].batchnorm), []).append(names[m])
+    if len(groups) > 1:
+        st.warning(
+            "These members have parameters of different shapes ("
+            + "; ".join(", ".join(g) for g in groups.values())
+            + "), so each group is cut along its own random directions: compare the shape and "
+            "width of their basins, not the same point on two maps.",
+            icon=":material/info:",
+        )
     ui.plot(st, slices(named, colours={names[m]: m for m in payloads}), key="land.slices")
     with st.expander("3D surfaces"):
         zrange = log_range(named)

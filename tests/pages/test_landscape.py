@@ -79,3 +79,15 @@ def test_a_single_model_run_says_how_to_compare(open_page, train_run):
     compute_button(at)[0].click().run()
     assert not at.exception, at.exception
     assert any("plain twin" in i.value for i in at.info)
+
+
+def test_members_of_different_shapes_are_said_to_have_their_own_directions(open_page, train_run):
+    run_id = train_run("depths", cohort="resnet14", **{"data.image_size": 16})
+    at = open_page(PAGE, query_params={"run": run_id})
+    at.select_slider(key="land.steps").set_value(5)
+    at.select_slider(key="land.images").set_value(64)
+    at.run()
+    compute_button(at)[0].click().run()
+    assert not at.exception, at.exception
+    (note,) = [w.value for w in at.warning if "different shapes" in w.value]
+    assert "resnet8; resnet14" in note
