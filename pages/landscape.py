@@ -6,7 +6,7 @@ import streamlit as st
 from resnet_viz import keys, ui
 from resnet_viz.devices import pick_device
 from resnet_viz.errors import ResNetVizError
-from resnet_viz.figures.landscape import contours, log_range, slices, surface3d
+from resnet_viz.figures.landscape import contours, linear_path, log_range, slices, surface3d
 from resnet_viz.landscape import basin, twins_reading
 from resnet_viz.landscape.run import MAX_STEPS, Settings, record_landscapes, record_sharpness
 
@@ -127,6 +127,15 @@ def show(run, payloads: dict[int, dict]) -> None:
             icon=":material/info:",
         )
     ui.plot(st, slices(named, colours={names[m]: m for m in payloads}), key="land.slices")
+    walked = {n: p for n, p in named.items() if "path" in p}
+    if walked:
+        ui.plot(st, linear_path(walked, colours={names[m]: m for m in payloads}), key="land.path")
+        st.caption(
+            "The straight line from the weights before training (α = 0) to the trained ones "
+            "(α = 1), as Goodfellow et al. (2015) drew it: a loss that falls smoothly all the "
+            "way says nothing on that line stood in the optimiser's way. BatchNorm uses the "
+            "trained running statistics all along."
+        )
     with st.expander("3D surfaces"):
         zrange = log_range(named)
         cols = st.columns(min(3, len(named)))

@@ -47,3 +47,9 @@ WORKER_LOG = "worker.log"
 def checkpoint_name(member: int) -> str:
     """The file name of member ``member``'s checkpoint in its run's folder."""
     return f"model-{member}.safetensors"
+
+
+def initial_checkpoint_name(member: int) -> str:
+    """The file name of member ``member``'s weights before its first step (the start of the
+    linear path a loss landscape draws, Goodfellow et al. 2015)."""
+    return f"model-{member}-init.safetensors"

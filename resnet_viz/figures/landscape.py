@@ -165,3 +165,34 @@ def slices(payloads: Mapping[str, Payload], *, colours: Mapping[str, int] | None
     fig.update_yaxes(**log_axis(*values))
     fig.update_layout(legend={"orientation": "h", "y": -0.3, "x": 0}, height=380)
     return fig
+
+
+def linear_path(payloads: Mapping[str, Payload], *, colours: Mapping[str, int] | None = None):
+    """The loss along the straight line from each member's initial weights (α = 0) to its
+    trained ones (α = 1), a little beyond both (Goodfellow et al. 2015)."""
+    colours = colours or {}
+    fig = go.Figure()
+    values = []
+    for i, (name, p) in enumerate(payloads.items()):
+        ys = np.asarray(p["path"]["loss"], dtype=float)
+        values.append(ys)
+        fig.add_trace(
+            go.Scatter(
+                x=p["path"]["alpha"],
+                y=ys,
+                mode="lines",
+                name=name,
+                line={"color": member_colour(colours.get(name, i))},
+            )
+        )
+    for at, label in ((0, "initial"), (1, "trained")):
+        fig.add_vline(x=at, line={"color": "#7f7f7f", "dash": "dot", "width": 1})
+        fig.add_annotation(
+            x=at, y=1, yref="paper", text=label, showarrow=False, yanchor="bottom",
+            font={"size": 11},
+        )  # fmt: skip
+    _layout(fig, "From the initial weights to the trained ones", "loss (log scale)")
+    fig.update_xaxes(title_text="α: weights (1 − α)·initial + α·trained")
+    fig.update_yaxes(**log_axis(*values))
+    fig.update_layout(legend={"orientation": "h", "y": -0.3, "x": 0}, height=360)
+    return fig

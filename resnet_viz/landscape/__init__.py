@@ -5,7 +5,7 @@ points along them, and the sharpness of the minimum (Hessian eigenvalues and tra
 from .directions import filter_normalized_direction, same_shapes
 from .hessian import Sharpness, hutchinson_trace, sharpness, spectrum, top_eigenvalue
 from .reading import Basin, basin, twins_reading
-from .surface import grid, loss_surface, loss_surface_loop
+from .surface import grid, linear_path, loss_surface, loss_surface_loop
 
 __all__ = [
     "Basin",
@@ -14,6 +14,7 @@ __all__ = [
     "filter_normalized_direction",
     "grid",
     "hutchinson_trace",
+    "linear_path",
     "loss_surface",
     "loss_surface_loop",
     "same_shapes",

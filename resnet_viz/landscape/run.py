@@ -21,8 +21,9 @@ from ..errors import InputError
 from ..store import RunStore
 from .directions import filter_normalized_direction
 from .hessian import sharpness
-from .surface import grid, loss_surface
+from .surface import grid, linear_path, loss_surface
 
+PATH_POINTS = 31  # along the linear path from the initial weights, α from −0.25 to 1.25
 MAX_STEPS = 101  # 10,201 points: beyond that a laptop would be at it for hours
 
 
@@ -94,6 +95,12 @@ def record_landscapes(
             "slice_1": surface[:, middle].tolist(),
             "slice_2": surface[middle, :].tolist(),
         }
+        start = store.initial_checkpoint_path(run_id, m)
+        if start.exists():  # runs from before the trainer kept initial weights have none
+            initial, _ = load_checkpoint(start)
+            alphas = torch.linspace(-0.25, 1.25, PATH_POINTS)
+            path = linear_path(model, initial, x, y, alphas)
+            payload["path"] = {"alpha": alphas.tolist(), "loss": path.tolist()}
         store.put_analysis(run_id, m, keys.LANDSCAPE, payload)
         out[m] = payload
     return out

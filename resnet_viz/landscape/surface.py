@@ -126,6 +126,18 @@ def loss_surface_loop(
     return torch.tensor(out)
 
 
+def linear_path(
+    trained: nn.Module, initial: nn.Module, images: Tensor, labels: Tensor, alphas: Tensor
+) -> Tensor:
+    """The loss at (1 − α)·θ₀ + α·θ₁ for each α, from the initial weights θ₀ (α = 0) to the
+    trained ones θ₁ (α = 1) and beyond (Goodfellow et al. 2015). BatchNorm uses the trained
+    net's running statistics all along: the initial net has none worth the name."""
+    start = dict(initial.named_parameters())
+    towards_start = {n: start[n].detach() - p.detach() for n, p in trained.named_parameters()}
+    coords = (1 - torch.as_tensor(alphas, dtype=torch.float32)).view(-1, 1)
+    return loss_surface(trained, images, labels, [towards_start], coords)
+
+
 def grid(steps: int, span: float = 1.0) -> tuple[Tensor, Tensor]:
     """A ``steps × steps`` grid over ``[-span, span]²``: its axis values and the ``(steps², 2)``
     coordinates, row by row (the second direction varies fastest)."""

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..errors import ConfigError
-from ..keys import CONV_LAYERS, KIND_GROUP, checkpoint_name
+from ..keys import CONV_LAYERS, KIND_GROUP, checkpoint_name, initial_checkpoint_name
 
 STATUSES = ("queued", "running", "finished", "stopped", "diverged", "failed", "interrupted")
 ACTIVE = ("queued", "running")
@@ -184,6 +184,10 @@ class RunStore:
     def checkpoint_path(self, run_id: str, member: int = 0) -> Path:
         """Where member ``member`` of run ``run_id`` keeps its checkpoint (it may not exist)."""
         return self.run_dir(run_id) / checkpoint_name(member)
+
+    def initial_checkpoint_path(self, run_id: str, member: int = 0) -> Path:
+        """Where member ``member`` keeps its weights as they were before training."""
+        return self.run_dir(run_id) / initial_checkpoint_name(member)
 
     def has_checkpoint(self, run_id: str, member: int = 0) -> bool:
         return self.checkpoint_path(run_id, member).exists()

@@ -156,6 +156,9 @@ class Trainer:
         if total == 0:
             raise ResNetVizError("The training set is smaller than one batch; lower batch size.")
         self.members, notes = build_members(cfg, data.num_classes, self.device, total)
+        for m in self.members:  # the start of the linear path a loss landscape draws
+            path = self.store.initial_checkpoint_path(self.run_id, m.index)
+            save_checkpoint(path, m.model, self.checkpoint_meta(m, data))
         for m in self.members:
             blocks = [n for n, _ in residual_blocks(m.model)]
             self.store.set_layers(

@@ -8,7 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from resnet_viz.figures.landscape import contours, log_range, log_ticks, slices, surface3d
+from resnet_viz.figures.landscape import (
+    contours,
+    linear_path,
+    log_range,
+    log_ticks,
+    slices,
+    surface3d,
+)
 
 
 def payload(scale: float, steps: int = 5) -> dict:
@@ -59,3 +66,12 @@ def test_a_3d_surface_labels_height_in_loss():
     p = payload(1.0)
     fig = surface3d(p, name="resnet20", zrange=log_range({"a": p}))
     assert fig.layout.scene.zaxis.ticktext[0] == "1.2"
+
+
+def test_the_linear_path_marks_the_initial_and_trained_weights():
+    p = {"path": {"alpha": [-0.25, 0.0, 0.5, 1.0, 1.25], "loss": [3.0, 2.3, 1.0, 0.2, 0.3]}}
+    fig = linear_path({"resnet20": p, "plain20": p})
+    assert [t.name for t in fig.data] == ["resnet20", "plain20"]
+    assert [a.text for a in fig.layout.annotations] == ["initial", "trained"]
+    assert [s.x0 for s in fig.layout.shapes] == [0, 1]
+    assert fig.layout.yaxis.type == "log"

@@ -49,6 +49,12 @@ def test_every_member_gets_a_surface_centred_on_its_trained_weights(twins):
         model, _ = load_checkpoint(store.checkpoint_path(run_id, m))
         assert payload["loss"][1][1] == pytest.approx(_eval_loss(store, run_id, model), rel=1e-4)
     assert found[0]["loss"] != found[1]["loss"]  # two different nets
+    # The trainer kept each member's initial weights: the linear path from them is drawn too.
+    for payload in found.values():
+        path = payload["path"]
+        assert path["alpha"][0] == pytest.approx(-0.25) and path["alpha"][-1] == pytest.approx(1.25)
+        at_one = path["alpha"].index(min(path["alpha"], key=lambda a: abs(a - 1)))
+        assert path["loss"][at_one] == pytest.approx(payload["loss"][1][1], rel=1e-3)
 
 
 def _eval_loss(store, run_id, model) -> float:

@@ -11,6 +11,7 @@ from torch import nn
 from resnet_viz.landscape import (
     filter_normalized_direction,
     grid,
+    linear_path,
     loss_surface,
     loss_surface_loop,
 )
@@ -84,3 +85,27 @@ def test_coordinates_of_the_wrong_width_are_refused(net):
     model, x, y, dirs = net
     with pytest.raises(ValueError, match=r"coords must be \(P, 2\)"):
         loss_surface(model, x, y, dirs, torch.zeros(4, 3))
+
+
+def test_the_linear_path_runs_from_the_initial_weights_to_the_trained_ones(net):
+    trained, x, y, _ = net
+    torch.manual_seed(1)
+    initial = build_model("resnet8", 10)
+    losses = linear_path(trained, initial, x, y, torch.tensor([0.0, 0.5, 1.0]))
+    trained.eval()
+    with torch.no_grad():
+        at_trained = F.cross_entropy(trained(x), y)
+    trained.train()
+    assert losses[2].item() == pytest.approx(at_trained.item(), rel=1e-5)
+    # α = 0: the initial net's weights with the trained net's BatchNorm statistics.
+    hybrid = build_model("resnet8", 10)
+    hybrid.load_state_dict(trained.state_dict())
+    with torch.no_grad():
+        for (_, p), (_, q) in zip(
+            hybrid.named_parameters(), initial.named_parameters(), strict=True
+        ):
+            p.copy_(q)
+    hybrid.eval()
+    with torch.no_grad():
+        want = F.cross_entropy(hybrid(x), y)
+    assert losses[0].item() == pytest.approx(want.item(), rel=1e-4)

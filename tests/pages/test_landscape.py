@@ -39,6 +39,7 @@ def test_compute_a_cohorts_surfaces_and_find_them_again(open_page, store, train_
     contours = [t for t in specs["land.contours"]["data"] if t["type"] == "contour"]
     assert len(contours) == 2 and contours[0]["zmin"] == contours[1]["zmin"]  # one scale
     assert len(specs["land.slices"]["data"]) == 4  # two directions per member
+    assert [t["name"] for t in specs["land.path"]["data"]] == ["resnet8", "plain8"]  # from init
     assert any(k.startswith("land.3d.") for k in specs)
     verdicts = [*at.success, *at.warning]
     assert len(verdicts) == 1 and "of the grid in its basin" in verdicts[0].value
