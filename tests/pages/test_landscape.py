@@ -12,6 +12,17 @@ def compute_button(at):
     return [b for b in at.button if b.label == "Compute the landscape"]
 
 
+def computed(open_page, run_id: str):
+    """The page on ``run_id`` after computing a small (5×5, 64 images) landscape."""
+    at = open_page(PAGE, query_params={"run": run_id})
+    at.select_slider(key="land.steps").set_value(5)
+    at.select_slider(key="land.images").set_value(64)
+    at.run()
+    compute_button(at)[0].click().run()
+    assert not at.exception, at.exception
+    return at
+
+
 def test_without_a_finished_run_it_says_what_to_train(open_page):
     at = open_page(PAGE)
     assert not at.exception
@@ -72,23 +83,11 @@ def test_measure_the_sharpness_of_each_member(open_page, store, train_run, monke
 
 
 def test_a_single_model_run_says_how_to_compare(open_page, train_run):
-    run_id = train_run("single", **{"data.image_size": 16})
-    at = open_page(PAGE, query_params={"run": run_id})
-    at.select_slider(key="land.steps").set_value(5)
-    at.select_slider(key="land.images").set_value(64)
-    at.run()
-    compute_button(at)[0].click().run()
-    assert not at.exception, at.exception
+    at = computed(open_page, train_run("single", **{"data.image_size": 16}))
     assert any("plain twin" in i.value for i in at.info)
 
 
 def test_members_of_different_shapes_are_said_to_have_their_own_directions(open_page, train_run):
-    run_id = train_run("depths", cohort="resnet14", **{"data.image_size": 16})
-    at = open_page(PAGE, query_params={"run": run_id})
-    at.select_slider(key="land.steps").set_value(5)
-    at.select_slider(key="land.images").set_value(64)
-    at.run()
-    compute_button(at)[0].click().run()
-    assert not at.exception, at.exception
+    at = computed(open_page, train_run("depths", cohort="resnet14", **{"data.image_size": 16}))
     (note,) = [w.value for w in at.warning if "different shapes" in w.value]
     assert "resnet8; resnet14" in note
