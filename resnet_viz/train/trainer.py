@@ -74,6 +74,7 @@ class Trainer:
         self._last_poll = 0.0
         self._scheduled: dict[int, list[Change]] = {}
         self._queued: list[Change] = []  # recorded, applied at the next step boundary
+        self._trained = False  # the last step is done: a change has no step left to act on
         self.members: list[Member] = []
 
     # ---- public -----------------------------------------------------------------------------
@@ -217,6 +218,7 @@ class Trainer:
                         self._save_checkpoints(data)
                         return "stopped", f"Stopped {self.stop_requested} at step {self.step}."
         self._save_checkpoints(data)
+        self._trained = True
         if cfg.analyses:
             self._analyse(data, val)
         return "finished", None
@@ -425,6 +427,15 @@ class Trainer:
             self._control_cursor = control.id
             if control.kind == "stop":
                 self.stop_requested = "from the app"
+            elif self._trained:
+                self.store.add_event(
+                    self.run_id,
+                    "info",
+                    f"Ignored a {control.kind} control: training ended at step {self.step}; "
+                    "the analyses of the trained nets are running.",
+                    step=self.step,
+                    payload={"control_id": control.id},
+                )
             else:
                 self._receive(control)
             self.store.mark_applied(control.id, self.step)

@@ -30,6 +30,10 @@ FIRST_DATA_WAIT = 1.5
 CONTROL_WAIT = 1.5
 T = TypeVar("T")
 PREPARING = "Preparing data and model… charts appear with the first steps."
+ANALYSING = (
+    "Training is done: the worker is analysing the trained nets, so there are no live controls "
+    "left to use. The finished view, with its analyses, appears here when it ends."
+)
 
 STATUS_ICONS = {
     "queued": ":material/hourglass_empty:",
@@ -125,10 +129,13 @@ def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool
     _explain_outcome(run)
     if snap.cohort:
         member_table(snap)
-    if controls and run.active:
+    training = run.active and (not run.total_steps or run.step < run.total_steps)
+    if controls and training:
         sent = live_controls(snap, key)
         if sent is not None:
             snap.events = _wait_for_event(s, run, sent)
+    elif controls and run.active and run.step:
+        st.caption(ANALYSING)
     events = snap.events
     markers = event_markers(events, [n for _, n in snap.members])
     if run.step == 0 and run.active:

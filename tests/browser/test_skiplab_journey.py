@@ -45,6 +45,14 @@ def run_charts(page) -> list[dict]:
     return drawn(page, ("Loss (", "Accuracy (", "Learning rate &", *MEMBERS), 5)
 
 
+def worker_state(store: RunStore, run_id: str) -> str:
+    """Where the worker is, for a failure's report: status, step and its newest events."""
+    run = store.get_run(run_id)
+    ago = time.time() - (run.heartbeat or 0)
+    tail = [f"{e.step} {e.kind}: {e.message}" for e in store.events(run_id)[-4:]]
+    return f"{run.status} at step {run.step}/{run.total_steps}, heartbeat {ago:.1f} s ago; {tail}"
+
+
 def fill(page, label: str, value: str, submit: str = "Enter") -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(value)
@@ -100,14 +108,20 @@ def test_pull_the_skips_change_both_members_live_and_see_what_the_verdict_makes_
     # And one to member 1 only: its skips of stage 2 go.
     choose(page, "Apply to", "resnet8 #2")
     choose(page, "Skip connections of", "stage 2")
+    run = store.get_run(run_id)
+    assert run.step < 0.65 * run.total_steps, f"too late (step {run.step}): lengthen the run"
     page.get_by_role("button", name="Switch skips").click()
     control = wait_for(lambda: store.controls(run_id)[1:], what="the control row")[0]
-    event = wait_for(
-        lambda: next((e for e in store.events(run_id) if e.kind == "skip" and e.payload.get(
-            "control_id") == control.id), None),
-        timeout=10,
-        what="the worker's skip event",
-    )  # fmt: skip
+    try:
+        event = wait_for(
+            lambda: next((e for e in store.events(run_id) if e.payload.get(
+                "control_id") == control.id), None),
+            timeout=10,
+            what="the worker's event of the skip control",
+        )  # fmt: skip
+    finally:
+        print(worker_state(store, run_id))
+    assert event.kind == "skip", event.message
     marker = page.locator(".annotation-text", has_text="stage2 ×0 · resnet8 #2")
     wait_for(lambda: marker.count() > 0, timeout=10, every=0.05, what="the marker on the charts")
     seen = time.time()

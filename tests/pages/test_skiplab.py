@@ -148,6 +148,18 @@ def test_live_controls_write_control_rows(open_page, store):
     assert "layer2.0" in at.selectbox(key="lab.view.ctl.where").options
 
 
+def test_a_run_past_its_last_step_offers_no_live_controls(open_page, store):
+    """Training is over while the worker analyses the nets: a change would have no step to act
+    on, so the page says what is happening instead of offering the controls."""
+    run_id = record_run(store, TrainConfig().with_overrides({"cohort": "plain8", "name": "live"}))
+    store.mark_started(run_id, device="cpu", total_steps=8)
+    store.write_batch(run_id, step=8)
+    at = open_page(LAB, query_params={"run": run_id})
+    assert not at.exception
+    assert not [b for b in at.button if b.label == "Switch skips"]
+    assert any("Training is done" in c.value for c in at.caption)
+
+
 def test_finished_experiment_shows_its_verdict_and_lesion_study(open_page, store, charts):
     run_id = cohort_run(
         store, "break-shortcut", "resnet8;resnet8 skip 0.5;plain8", analyses="lesion"

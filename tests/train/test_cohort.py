@@ -246,3 +246,26 @@ def test_lr_schedule_follows_the_trainers_scheduler(schedule):
         assert np.all(np.diff(lrs) <= 1e-12) and lrs[-1] < 0.001
     else:  # one-cycle: warm up over the first quarter, then anneal far below the start
         assert lrs.argmax() == pytest.approx(100, abs=2) and lrs[-1] < lrs[0] / 100
+
+
+def test_a_control_arriving_after_the_last_step_is_refused_with_its_reason(store, monkeypatch):
+    """The analyses after training take seconds: a change sent then has no step to act on, and
+    its event says so (the page waiting on it hears back at once)."""
+    from resnet_viz.train import trainer as trainer_mod
+
+    cfg = tiny(cohort="resnet8", analyses="lesion")
+    run_id = record_run(store, cfg)
+    real_save = Trainer._save_checkpoints
+
+    def save_then_click(self, data):
+        real_save(self, data)
+        if self.step == self.total:
+            store.add_control(run_id, "skip", {"value": 0, "member": 1})
+
+    monkeypatch.setattr(Trainer, "_save_checkpoints", save_then_click)
+    monkeypatch.setattr(trainer_mod, "CONTROL_SECONDS", 0.0)
+    Trainer(cfg, store, run_id).run()
+    (control,) = store.controls(run_id)
+    (event,) = [e for e in store.events(run_id) if e.payload.get("control_id") == control.id]
+    assert event.kind == "info" and "training ended at step 4" in event.message
+    assert not [e for e in store.events(run_id) if e.kind == "skip"]
