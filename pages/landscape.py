@@ -6,7 +6,14 @@ import streamlit as st
 from resnet_viz import keys, ui
 from resnet_viz.devices import pick_device
 from resnet_viz.errors import ResNetVizError
-from resnet_viz.figures.landscape import contours, linear_path, log_range, slices, surface3d
+from resnet_viz.figures.landscape import (
+    contours,
+    linear_path,
+    log_range,
+    slices,
+    surface3d,
+    trajectory,
+)
 from resnet_viz.landscape import basin, twins_reading
 from resnet_viz.landscape.run import MAX_STEPS, Settings, record_landscapes, record_sharpness
 
@@ -85,21 +92,48 @@ def stored(run, members: list[int], settings: Settings) -> dict[int, dict]:
     }
 
 
+CANCELLED = "land.cancelled"  # session state: what the user cancelled, to say so once
+
+
+def cancel(what: str) -> None:
+    st.session_state[CANCELLED] = what
+
+
 def compute(run, members: list[int], settings: Settings) -> None:
-    bar = st.progress(0.0, text="Evaluating the grid…")
+    """The surfaces, coarse first: each member's map is drawn as soon as its coarse grid is
+    done and redrawn refined. Cancel (any click, in fact) stops the script at its next progress
+    update; members already finished are kept in the store."""
+    names = run.config.member_names()
+    with st.status("Computing the landscape…", expanded=True) as status:
+        st.button("Cancel", icon=":material/cancel:", key="land.cancel", on_click=cancel,
+                  args=("landscape",))  # fmt: skip
+        bar = st.progress(0.0, text="Evaluating the grid…")
+        slot = st.empty()
+        drawn = [0]
 
-    def tick(done: int, total: int) -> None:
-        bar.progress(done / total, text=f"Evaluating the grid: {done:,} of {total:,} points")
+        def tick(done: int, total: int) -> None:
+            bar.progress(done / total, text=f"Evaluating: {done:,} of {total:,} forward passes")
 
-    try:
-        record_landscapes(ui.store(), run.id, members, settings, progress=tick)
-    except ResNetVizError as err:
-        st.error(str(err), icon=":material/error:")
-        return
-    except MemoryError:
-        st.error("Out of memory: evaluate fewer images or a smaller grid.")
-        return
-    bar.empty()
+        def update(payloads: dict[int, dict]) -> None:
+            drawn[0] += 1
+            named = {names[m]: p for m, p in sorted(payloads.items())}
+            with slot.container():
+                ui.plot(st, contours(named), key=f"land.partial.{drawn[0]}")
+                coarse = [n for n, p in named.items() if p.get("coarse")]
+                if coarse:
+                    side = len(next(p for p in named.values() if p.get("coarse"))["axis"])
+                    st.caption(
+                        f"A first {side}×{side} grid for {', '.join(coarse)}; refining to "
+                        f"{settings.steps}×{settings.steps} in place."
+                    )
+
+        try:
+            record_landscapes(ui.store(), run.id, members, settings, progress=tick, update=update)
+        except ResNetVizError as err:
+            status.update(label="Could not compute the landscape", state="error")
+            st.error(str(err), icon=":material/error:")
+            return
+        status.update(label="Computed the landscape.", state="complete", expanded=False)
     st.rerun()
 
 
@@ -136,12 +170,42 @@ def show(run, payloads: dict[int, dict]) -> None:
             "way says nothing on that line stood in the optimiser's way. BatchNorm uses the "
             "trained running statistics all along."
         )
+    if unwalked := [n for n, p in named.items() if "path" not in p]:
+        st.caption(
+            f"No straight path for {', '.join(unwalked)}: the run was trained before the trainer "
+            "kept the initial weights. Train it again to draw it."
+        )
+    trajectory_section(run, named)
     with st.expander("3D surfaces"):
         zrange = log_range(named)
         cols = st.columns(min(3, len(named)))
         for i, (name, p) in enumerate(named.items()):
             ui.plot(cols[i % len(cols)], surface3d(p, name=name, zrange=zrange), key=f"land.3d.{i}")
     reading(run, payloads)
+
+
+def trajectory_section(run, named: dict[str, dict]) -> None:
+    st.subheader("The path training took")
+    paths = {n: p["trajectory"] for n, p in named.items() if "trajectory" in p}
+    if not paths:
+        st.caption(
+            "This run kept no weight snapshots during training, so its path cannot be drawn. "
+            "Skip Lab experiments keep them; for other runs set `snapshots=10` (Train page, "
+            "advanced settings, or `python -m resnet_viz.train snapshots=10`)."
+        )
+        return
+    ui.plot(st, trajectory(paths), key="land.trajectory")
+    shares = "; ".join(f"{n}: {sum(p['explained']):.0%}" for n, p in paths.items())
+    st.caption(
+        "Random directions are nearly at right angles to the path training took, so the maps "
+        "above cannot show it. Here each member's weights at evenly spaced points of training "
+        "are projected on the two directions along which they moved most (PCA of their "
+        "differences from the trained weights, Li et al. 2018, §7), over the loss in that "
+        "plane. The axes are distances in weight space. The two directions hold this share of "
+        f"the path's movement — {shares}; the rest of it is not in the picture."
+    )
+    if missing := [n for n in named if n not in paths]:
+        st.caption(f"No snapshots were kept for {', '.join(missing)}.")
 
 
 def sharpness_table(run, members: list[int]) -> None:
@@ -157,13 +221,7 @@ def sharpness_table(run, members: list[int]) -> None:
     if missing := [m for m in members if m not in found]:
         label = f"Measure the sharpness of {', '.join(names[m] for m in missing)}"
         if st.button(label, icon=":material/speed:", key="land.sharpness"):
-            with st.spinner("Hessian-vector products… about half a minute per member on a CPU"):
-                try:
-                    record_sharpness(ui.store(), run.id, missing)
-                except ResNetVizError as err:
-                    st.error(str(err), icon=":material/error:")
-                    return
-            st.rerun()
+            measure_sharpness(run, missing)
     if found:
         st.dataframe(
             {
@@ -179,6 +237,24 @@ def sharpness_table(run, members: list[int]) -> None:
                 for k in ("λmax", "λmin", "|λmin / λmax|", "trace (estimate)")
             },
         )
+
+
+def measure_sharpness(run, members: list[int]) -> None:
+    with st.status("Hessian-vector products… about half a minute per member on a CPU",
+                   expanded=True) as status:  # fmt: skip
+        st.button("Cancel", icon=":material/cancel:", key="land.sharpness.cancel",
+                  on_click=cancel, args=("sharpness",))  # fmt: skip
+        bar = st.progress(0.0)
+        try:
+            record_sharpness(
+                ui.store(), run.id, members,
+                progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total}"),
+            )  # fmt: skip
+        except ResNetVizError as err:
+            status.update(label="Could not measure the sharpness", state="error")
+            st.error(str(err), icon=":material/error:")
+            return
+    st.rerun()
 
 
 def reading(run, payloads: dict[int, dict]) -> None:
@@ -225,6 +301,12 @@ chosen = st.multiselect(
 )  # fmt: skip
 settings = settings_form()
 members = [names.index(n) for n in chosen]
+if what := st.session_state.pop(CANCELLED, None):
+    st.info(
+        f"Cancelled the {what}: members finished before the click are kept; compute the rest "
+        "when you like.",
+        icon=":material/cancel:",
+    )
 have = stored(run, members, settings)
 missing = [m for m in members if m not in have]
 if missing:

@@ -25,6 +25,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # What a run can compute after training, for every cohort member (see resnet_viz.experiments).
 ANALYSES = (keys.LESION, keys.SHATTERING)
 MAX_MEMBERS = 6  # one worker trains every member in turn on each batch; more would crawl
+MAX_SNAPSHOTS = 100  # a checkpoint per member each: 100 of ResNet-56 is 340 MB
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,10 @@ class TrainConfig:
     controls: tuple[str, ...] = ()
     analyses: tuple[str, ...] = ()  # computed after training: ANALYSES
     experiment: str = ""  # the Skip Lab experiment this run is, whose verdict it gets
+    # Weight snapshots kept during training, evenly spaced (besides the initial and final
+    # weights): the training trajectory the Landscape page projects on its PCA plane (Li et al.
+    # 2018, §7). Each is one checkpoint per member on disk.
+    snapshots: int = 0
 
     @property
     def members(self) -> tuple[ModelConfig, ...]:
@@ -197,6 +202,7 @@ class TrainConfig:
             (1 <= self.epochs <= 1000, "epochs must be between 1 and 1000"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.log_every >= 1 and self.evals_per_epoch >= 1, "log_every/evals ≥ 1"),
+            (0 <= self.snapshots <= MAX_SNAPSHOTS, f"snapshots: 0 to {MAX_SNAPSHOTS}"),
         ]
         for member in self.cohort:
             what = f"cohort member {member.label!r}"

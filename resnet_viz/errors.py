@@ -19,3 +19,7 @@ class CheckpointError(ResNetVizError, ValueError):
 
 class DataError(ResNetVizError, RuntimeError):
     """A dataset cannot be found, downloaded or read."""
+
+
+class ResourceError(ResNetVizError, RuntimeError):
+    """The device ran out of memory (or another resource) for the work asked of it."""

@@ -5,6 +5,8 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import re
+
 # ---- scalars: (member, key, step) → value ------------------------------------------------------
 TRAIN_LOSS = "train/loss"  # per batch
 TRAIN_ACC = "train/acc"  # per batch
@@ -53,3 +55,12 @@ def initial_checkpoint_name(member: int) -> str:
     """The file name of member ``member``'s weights before its first step (the start of the
     linear path a loss landscape draws, Goodfellow et al. 2015)."""
     return f"model-{member}-init.safetensors"
+
+
+def snapshot_name(member: int, step: int) -> str:
+    """The file name of member ``member``'s weights after step ``step`` (a point of the
+    training trajectory, TrainConfig.snapshots)."""
+    return f"model-{member}-step-{step}.safetensors"
+
+
+SNAPSHOT_NAME = re.compile(r"model-(\d+)-step-(\d+)\.safetensors")

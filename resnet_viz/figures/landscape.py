@@ -196,3 +196,56 @@ def linear_path(payloads: Mapping[str, Payload], *, colours: Mapping[str, int] |
     fig.update_yaxes(**log_axis(*values))
     fig.update_layout(legend={"orientation": "h", "y": -0.3, "x": 0}, height=360)
     return fig
+
+
+def trajectory(payloads: Mapping[str, Payload], *, height: int = 400) -> go.Figure:
+    """Each member's training path on its own PCA plane (Li et al. 2018, §7), over the loss in
+    that plane on one log colour scale: a marker per kept snapshot (hover: its step), the
+    initial weights as a circle, the trained ones as a cross at the origin."""
+    names = list(payloads)
+    fig = make_subplots(rows=1, cols=max(1, len(names)), subplot_titles=names or [""])
+    lo, hi = log_range(payloads) if payloads else (0.0, 1.0)
+    for k, name in enumerate(names, start=1):
+        p = payloads[name]
+        loss = np.asarray(p["loss"], dtype=float)
+        fig.add_trace(
+            go.Contour(
+                x=p["x"], y=p["y"], z=np.log10(np.clip(loss, 1e-12, None)).T,
+                zmin=lo, zmax=hi, colorscale=SEQUENTIAL, ncontours=20,
+                contours={"coloring": "heatmap"}, showscale=k == len(names),
+                colorbar=_colourbar(lo, hi), customdata=loss.T,
+                hovertemplate="PC 1 %{x:.2f}, PC 2 %{y:.2f}: loss %{customdata:.3g}"
+                f"<extra>{name}</extra>",
+            ),
+            row=1, col=k,
+        )  # fmt: skip
+        xs, ys = zip(*p["points"], strict=True)
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, mode="lines+markers", customdata=p["steps"],
+                line={"color": "white", "width": 2},
+                marker={"size": 6, "color": "white", "line": {"width": 1, "color": INK}},
+                name="training path", showlegend=k == 1,
+                hovertemplate="step %{customdata}<extra></extra>",
+            ),
+            row=1, col=k,
+        )  # fmt: skip
+        for at, symbol, label in ((0, "circle", "initial weights"), (-1, "x", "trained weights")):
+            fig.add_trace(
+                go.Scatter(
+                    x=[xs[at]], y=[ys[at]], mode="markers", name=label, showlegend=k == 1,
+                    marker={"symbol": symbol, "size": 12, "color": "white",
+                            "line": {"width": 1.5, "color": INK}},
+                    hoverinfo="skip",
+                ),
+                row=1, col=k,
+            )  # fmt: skip
+        one, two = p["explained"]
+        fig.update_xaxes(title_text=f"PC 1 · {one:.0%} of the path's variance", row=1, col=k)
+        fig.update_yaxes(title_text=f"PC 2 · {two:.0%}", row=1, col=k)
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "y": -0.3, "x": 0},
+    )
+    return fig

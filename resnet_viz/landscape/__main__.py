@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
                 "loss_at_trained": p["loss"][middle][middle],
                 "min": min(min(r) for r in p["loss"]),
                 "max": max(max(r) for r in p["loss"]),
+                **(
+                    {"trajectory_explained": p["trajectory"]["explained"]}
+                    if "trajectory" in p
+                    else {}
+                ),
             }
             for m, p in found.items()
         ],

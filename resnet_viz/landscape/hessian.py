@@ -147,13 +147,16 @@ def sharpness(
     samples: int = 50,
     batch_size: int = 256,
     generator: torch.Generator | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Sharpness:
     """The Hessian of the mean cross-entropy of ``model`` on ``(images, labels)`` at its own
-    weights, in eval mode (BatchNorm uses its running statistics); the mode is restored."""
+    weights, in eval mode (BatchNorm uses its running statistics); the mode is restored.
+    ``progress(done, steps + samples)`` after each Hessian-vector product (it may raise)."""
     params = [p for p in model.parameters() if p.requires_grad]
     device = params[0].device
     images, labels = images.to(device), labels.to(device)
     n = len(images)
+    done = [0]
 
     def hvp(v: Vectors) -> Vectors:
         out = [torch.zeros_like(p) for p in params]
@@ -165,6 +168,9 @@ def sharpness(
 
             for o, h in zip(out, hessian_vector_product(loss, params, v), strict=True):
                 o += h
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], steps + samples)
         return out
 
     was_training = model.training

@@ -9,7 +9,8 @@ The grid's middle row and column are the 1D slices along each direction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -17,11 +18,12 @@ import torch
 from .. import keys
 from ..checkpoints import load_checkpoint
 from ..data import load_dataset
-from ..errors import InputError
+from ..errors import InputError, ResourceError
 from ..store import RunStore
 from .directions import filter_normalized_direction
 from .hessian import sharpness
 from .surface import grid, linear_path, loss_surface
+from .trajectory import pca_directions
 
 PATH_POINTS = 31  # along the linear path from the initial weights, α from −0.25 to 1.25
 MAX_STEPS = 101  # 10,201 points: beyond that a laptop would be at it for hours
@@ -60,6 +62,38 @@ def member_indices(store: RunStore, run_id: str, names: Sequence[str] = ()) -> l
     return [all_names.index(n) for n in names]
 
 
+@contextmanager
+def enough_memory(what: str, remedy: str) -> Iterator[None]:
+    """Out of memory on the GPU (torch.OutOfMemoryError) or the CPU (an allocator's
+    RuntimeError) while doing ``what`` becomes a ResourceError that says ``remedy``."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as err:
+        text = str(err).lower()
+        if not isinstance(err, torch.OutOfMemoryError | MemoryError) and not (
+            "out of memory" in text or "can't allocate" in text
+        ):
+            raise
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise ResourceError(f"Out of memory {what}. {remedy}") from err
+
+
+def refinement_strides(steps: int) -> list[int]:
+    """The grid levels computed in turn, as strides through the full grid: first a coarse grid
+    (about five points per axis, the trained point at its centre: a map within seconds), then
+    every other point. A grid too small to thin keeps one level."""
+    n = steps - 1
+    strides = [d for d in range(2, n + 1) if n % d == 0 and (n // d) % 2 == 0]
+    if not strides:
+        return [1]
+    fine_enough = [d for d in strides if n // d >= 4]
+    return [max(fine_enough) if fine_enough else min(strides), 1]
+
+
+@enough_memory(
+    "evaluating the landscape", "Evaluate fewer images, or a smaller grid, and compute again."
+)
 def record_landscapes(
     store: RunStore,
     run_id: str,
@@ -67,45 +101,117 @@ def record_landscapes(
     settings: Settings = Settings(),
     *,
     progress: Callable[[int, int], None] | None = None,
+    update: Callable[[dict[int, dict]], None] | None = None,
 ) -> dict[int, dict]:
     """Compute and store (``keys.LANDSCAPE``) the surface of each of ``members``; returns the
-    payloads by member. ``progress(done, total)`` counts grid points over all members."""
+    payloads by member.
+
+    Every member's coarse grid comes first (``update(payloads)`` is called with each, marked
+    ``"coarse": True``), then each member's full grid, linear path and training trajectory; a
+    member's record is stored as soon as it is complete. ``progress(done, total)`` counts
+    forward passes of the image batch over all of it; it may raise to cancel (Streamlit stops a
+    page's script at its next progress update), and members already stored stay stored."""
     run, paths = _checkpoints(store, run_id, members)
     x, y = _training_images(store, run, settings.images)
-    n = len(y)
     axis, coords = grid(settings.steps, settings.span)
-    out: dict[int, dict] = {}
-    for k, m in enumerate(members):
-        model, _ = load_checkpoint(paths[m])
-        gen = torch.Generator().manual_seed(settings.seed)
-        dirs = [filter_normalized_direction(model, generator=gen) for _ in range(2)]
+    strides = refinement_strides(settings.steps)
+    loaded = {m: load_checkpoint(paths[m]) for m in members}
+    nets = {m: model for m, (model, _) in loaded.items()}
+    starts = {m: store.initial_checkpoint_path(run_id, m) for m in members}
+    # runs from before the trainer kept initial weights (or snapshots) have no path (trajectory)
+    has_path = {m: starts[m].exists() for m in members}
+    snaps = {m: store.snapshots(run_id, m) if has_path[m] else [] for m in members}
+    points = settings.steps**2
+    work = sum(points + PATH_POINTS * has_path[m] + points * (len(snaps[m]) >= 1) for m in members)
+    done = 0
 
-        def tick(done: int, total: int, k=k) -> None:
+    def tick(base: int) -> Callable[[int, int], None]:
+        def report(k: int, _total: int) -> None:
             if progress is not None:
-                progress(k * total + done, len(members) * total)
+                progress(base + k, work)
 
-        losses = loss_surface(model, x, y, dirs, coords, progress=tick)
-        surface = losses.view(settings.steps, settings.steps)
-        middle = settings.steps // 2
-        payload = {
-            **asdict(settings),
-            "images": n,
-            "axis": axis.tolist(),
-            "loss": surface.tolist(),  # [i][j]: i along direction 1, j along direction 2
-            "slice_1": surface[:, middle].tolist(),
-            "slice_2": surface[middle, :].tolist(),
-        }
-        start = store.initial_checkpoint_path(run_id, m)
-        if start.exists():  # runs from before the trainer kept initial weights have none
-            initial, _ = load_checkpoint(start)
-            alphas = torch.linspace(-0.25, 1.25, PATH_POINTS)
-            path = linear_path(model, initial, x, y, alphas)
-            payload["path"] = {"alpha": alphas.tolist(), "loss": path.tolist()}
-        store.put_analysis(run_id, m, keys.LANDSCAPE, payload)
-        out[m] = payload
+        return report
+
+    dirs, grids, out = {}, {}, {}
+    for m in members:  # the same seed per member: same-shaped twins share their directions
+        gen = torch.Generator().manual_seed(settings.seed)
+        dirs[m] = [filter_normalized_direction(nets[m], generator=gen) for _ in range(2)]
+        grids[m] = torch.full((settings.steps, settings.steps), float("nan"))
+    for stride in strides:
+        mask = torch.zeros(settings.steps, settings.steps, dtype=torch.bool)
+        mask[::stride, ::stride] = True
+        for m in members:
+            todo = mask & grids[m].isnan()
+            losses = loss_surface(
+                nets[m], x, y, dirs[m], coords[todo.flatten()], progress=tick(done)
+            )
+            grids[m][todo] = losses
+            done += len(losses)
+            if stride > 1:
+                coarse = _surface_payload(settings, len(y), axis[::stride], grids[m][mask])
+                out[m] = {**coarse, "coarse": True}
+                if update is not None:
+                    update(dict(out))
+                continue
+            payload = _surface_payload(settings, len(y), axis, grids[m])
+            if has_path[m]:
+                initial, _ = load_checkpoint(starts[m])
+                alphas = torch.linspace(-0.25, 1.25, PATH_POINTS)
+                path = linear_path(nets[m], initial, x, y, alphas)  # 31 points: no ticks
+                payload["path"] = {"alpha": alphas.tolist(), "loss": path.tolist()}
+                done += PATH_POINTS
+                if snaps[m]:
+                    weights = [initial] + [load_checkpoint(p)[0] for _, p in snaps[m]]
+                    steps = [0] + [s for s, _ in snaps[m]] + [loaded[m][1].get("step", run.step)]
+                    payload["trajectory"] = _trajectory(
+                        nets[m], weights, steps, x, y, settings.steps, tick(done)
+                    )
+                    done += points
+            store.put_analysis(run_id, m, keys.LANDSCAPE, payload)
+            out[m] = payload
+            if update is not None:
+                update(dict(out))
     return out
 
 
+def _surface_payload(settings: Settings, images: int, axis: torch.Tensor, surface: torch.Tensor):
+    middle = len(axis) // 2
+    side = len(axis)
+    surface = surface.view(side, side)
+    return {
+        **asdict(settings),
+        "images": images,
+        "axis": axis.tolist(),
+        "loss": surface.tolist(),  # [i][j]: i along direction 1, j along direction 2
+        "slice_1": surface[:, middle].tolist(),
+        "slice_2": surface[middle, :].tolist(),
+    }
+
+
+def _trajectory(final, snapshots, steps, x, y, side: int, progress) -> dict:
+    """The path through ``snapshots`` and ``final`` on its PCA plane, over the loss there."""
+    named = dict(final.named_parameters())
+    path = pca_directions([dict(s.named_parameters()) for s in snapshots] + [named], named)
+    xs, ys = path.points[:, 0], path.points[:, 1]
+    # The path's extent, and a margin of a fifth of its longer side all round, so a path that
+    # moved mostly along PC 1 is still drawn on a map, not on a sliver.
+    margin = 0.2 * float(max(xs.max() - xs.min(), ys.max() - ys.min()))
+    gx = torch.linspace(float(xs.min()) - margin, float(xs.max()) + margin, side)
+    gy = torch.linspace(float(ys.min()) - margin, float(ys.max()) + margin, side)
+    a, b = torch.meshgrid(gx, gy, indexing="ij")
+    coords = torch.stack([a.flatten(), b.flatten()], dim=1)
+    loss = loss_surface(final, x, y, list(path.directions), coords, progress=progress)
+    return {
+        "x": gx.tolist(),
+        "y": gy.tolist(),
+        "loss": loss.view(side, side).tolist(),  # [i][j]: i along PC 1, j along PC 2
+        "points": path.points.tolist(),
+        "steps": steps,
+        "explained": list(path.explained),
+    }
+
+
+@enough_memory("measuring the sharpness", "Evaluate fewer images and measure again.")
 def record_sharpness(
     store: RunStore,
     run_id: str,
@@ -115,19 +221,27 @@ def record_sharpness(
     steps: int = 20,
     samples: int = 10,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[int, dict]:
     """Measure and store (``keys.SHARPNESS``) each member's Hessian spectrum ends and trace at
     its trained weights, on the run's first ``images`` training images. Each member costs
     ``steps + samples`` Hessian-vector products (about 0.8 s each for ResNet-8 on 256 images
-    at 32 px on a 2-core CPU)."""
+    at 32 px on a 2-core CPU). ``progress(done, total)`` counts those products over all
+    members; it may raise to cancel, and members already stored stay stored."""
     run, paths = _checkpoints(store, run_id, members)
     x, y = _training_images(store, run, images)
     out: dict[int, dict] = {}
-    for m in members:
+    per_member = steps + samples
+    for k, m in enumerate(members):
         model, _ = load_checkpoint(paths[m])
+
+        def tick(done: int, _total: int, base: int = k * per_member) -> None:
+            if progress is not None:
+                progress(base + done, len(members) * per_member)
+
         s = sharpness(
             model, x, y, steps=steps, samples=samples,
-            generator=torch.Generator().manual_seed(seed),
+            generator=torch.Generator().manual_seed(seed), progress=tick,
         )  # fmt: skip
         payload = {
             "max_eigenvalue": s.max_eigenvalue,

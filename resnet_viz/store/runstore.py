@@ -33,7 +33,14 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..errors import ConfigError
-from ..keys import CONV_LAYERS, KIND_GROUP, checkpoint_name, initial_checkpoint_name
+from ..keys import (
+    CONV_LAYERS,
+    KIND_GROUP,
+    SNAPSHOT_NAME,
+    checkpoint_name,
+    initial_checkpoint_name,
+    snapshot_name,
+)
 
 STATUSES = ("queued", "running", "finished", "stopped", "diverged", "failed", "interrupted")
 ACTIVE = ("queued", "running")
@@ -188,6 +195,18 @@ class RunStore:
     def initial_checkpoint_path(self, run_id: str, member: int = 0) -> Path:
         """Where member ``member`` keeps its weights as they were before training."""
         return self.run_dir(run_id) / initial_checkpoint_name(member)
+
+    def snapshot_path(self, run_id: str, member: int, step: int) -> Path:
+        """Where member ``member`` keeps its weights after step ``step``."""
+        return self.run_dir(run_id) / snapshot_name(member, step)
+
+    def snapshots(self, run_id: str, member: int = 0) -> list[tuple[int, Path]]:
+        """Member ``member``'s kept weight snapshots as ``(step, path)``, in step order."""
+        found = []
+        for path in self.run_dir(run_id).glob(f"model-{member}-step-*.safetensors"):
+            if (m := SNAPSHOT_NAME.fullmatch(path.name)) and int(m.group(1)) == member:
+                found.append((int(m.group(2)), path))
+        return sorted(found)
 
     def has_checkpoint(self, run_id: str, member: int = 0) -> bool:
         return self.checkpoint_path(run_id, member).exists()

@@ -91,6 +91,11 @@ SGD_NO_BN = replace(SGD_128, grad_clip=2.0)
 GPU_DATA = DataConfig(dataset="shapes", train_size=10_000, val_size=2_000)
 
 
+# Weight snapshots a Skip Lab run keeps for the Landscape page's training trajectory: with the
+# initial and final weights, 12 points, enough for its two PCA directions to be more than noise.
+LAB_SNAPSHOTS = 10
+
+
 def _lab(name: str, labels: tuple[str, ...], **fields) -> TrainConfig:
     """A Skip Lab setup: He et al.'s optimiser with a one-cycle schedule (so a short run still
     anneals), Shapes, and the lesion study after training."""
@@ -106,6 +111,7 @@ def _lab(name: str, labels: tuple[str, ...], **fields) -> TrainConfig:
         epochs=2,
         evals_per_epoch=2,
         analyses=(keys.LESION,),
+        snapshots=LAB_SNAPSHOTS,
     )
     return replace(base, **fields)
 

@@ -182,6 +182,7 @@ class Trainer:
             self.store.add_event(self.run_id, "info", note)
 
         eval_at = _eval_points(steps_per_epoch, cfg.epochs, cfg.evals_per_epoch)
+        snapshot_at = snapshot_steps(total, cfg.snapshots)
         last_flush, flushed_step, t_flush = time.monotonic(), 0, time.time()
         for epoch in range(cfg.epochs):
             for x, y in batches.epoch(epoch):
@@ -189,6 +190,8 @@ class Trainer:
                     if m.diverged_at is None:
                         self._step(m, x, y)
                 self.step += 1
+                if self.step in snapshot_at:
+                    self._save_snapshots(data)
                 self._between_steps()
                 now = time.monotonic()
                 if (
@@ -381,6 +384,12 @@ class Trainer:
                 member=m.index,
             )
 
+    def _save_snapshots(self, data: Dataset) -> None:
+        for m in self.members:
+            if m.diverged_at is None:
+                path = self.store.snapshot_path(self.run_id, m.index, self.step)
+                save_checkpoint(path, m.model, self.checkpoint_meta(m, data))
+
     def _analyse(self, data: Dataset, val: Batches) -> None:
         """The analyses after training; between their pieces of work, beat the heart and see
         whether Stop was pressed."""
@@ -516,6 +525,12 @@ def _eval_points(steps_per_epoch: int, epochs: int, per_epoch: int) -> set[int]:
         for k in range(1, per_epoch + 1):
             points.add(e * steps_per_epoch + max(1, round(k * steps_per_epoch / per_epoch)))
     return points
+
+
+def snapshot_steps(total: int, count: int) -> set[int]:
+    """The steps after which ``count`` snapshots fall evenly between the initial weights (step
+    0) and the final ones (step ``total``, the checkpoint); fewer when the run is shorter."""
+    return {round(total * k / (count + 1)) for k in range(1, count + 1)} - {0, total}
 
 
 def _num(x: float) -> float | None:

@@ -15,6 +15,7 @@ from resnet_viz.figures.landscape import (
     log_ticks,
     slices,
     surface3d,
+    trajectory,
 )
 
 
@@ -75,3 +76,35 @@ def test_the_linear_path_marks_the_initial_and_trained_weights():
     assert [a.text for a in fig.layout.annotations] == ["initial", "trained"]
     assert [s.x0 for s in fig.layout.shapes] == [0, 1]
     assert fig.layout.yaxis.type == "log"
+
+
+def walk(scale: float, points: int = 4) -> dict:
+    xs = np.linspace(-2, 0, points)
+    gx, gy = np.linspace(-2.4, 0.4, 5), np.linspace(-0.6, 0.6, 5)
+    loss = 0.1 + scale * (gx[:, None] ** 2 + gy[None, :] ** 2)
+    return {
+        "x": gx.tolist(), "y": gy.tolist(), "loss": loss.tolist(),
+        "points": [[x, 0.1 * x] for x in xs], "steps": [0, 10, 20, 30][:points],
+        "explained": [0.9, 0.06],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("members", [0, 1, 2])
+def test_the_trajectory_marks_start_path_and_end_on_one_scale(members):
+    named = {f"m{i}": walk(1 + i) for i in range(members)}
+    fig = trajectory(named)
+    maps = [t for t in fig.data if t.type == "contour"]
+    assert len(maps) == members
+    assert len({(t.zmin, t.zmax) for t in maps}) <= 1  # one colour scale for all
+    if not members:
+        return
+    names = [t.name for t in fig.data if t.showlegend]
+    assert names == ["training path", "initial weights", "trained weights"]  # once, not per map
+    path = next(t for t in fig.data if t.name == "training path")
+    assert list(path.customdata) == [0, 10, 20, 30] and path.hovertemplate.startswith("step ")
+    start, end = (
+        next(t for t in fig.data if t.name == n) for n in ("initial weights", "trained weights")
+    )
+    assert (start.x[0], end.x[0], end.y[0]) == (-2.0, 0.0, 0.0)
+    assert fig.layout.xaxis.title.text == "PC 1 · 90% of the path's variance"
+    assert fig.layout.yaxis.title.text == "PC 2 · 6%"

@@ -27,7 +27,15 @@ def twins(tmp_path_factory):
     """A finished resnet8 / plain8 cohort at 16 px."""
     store = RunStore(tmp_path_factory.mktemp("runs"))
     cfg = TrainConfig().with_overrides(
-        {**TINY, "name": "twins", "cohort": "plain8", "data.image_size": 16, "analyses": ""}
+        {
+            **TINY,
+            "name": "twins",
+            "cohort": "plain8",
+            "data.image_size": 16,
+            "analyses": "",
+            "data.train_size": 192,
+            "snapshots": 2,  # 3 steps: snapshots after steps 1 and 2
+        }
     )
     run_id = record_run(store, cfg)
     Trainer(cfg, store, run_id).run()
@@ -38,7 +46,8 @@ def test_every_member_gets_a_surface_centred_on_its_trained_weights(twins):
     store, run_id = twins
     done = []
     found = record_landscapes(store, run_id, [0, 1], SMALL, progress=lambda a, b: done.append(a))
-    assert sorted(found) == [0, 1] and done[-1] == 18  # 9 points per member
+    # Per member: 9 grid points, 31 along the linear path, 9 on the trajectory's plane.
+    assert sorted(found) == [0, 1] and done[-1] == 2 * (9 + 31 + 9)
     stored = store.analyses(run_id, keys.LANDSCAPE)
     for m, payload in found.items():
         assert stored[m] == payload
@@ -55,6 +64,59 @@ def test_every_member_gets_a_surface_centred_on_its_trained_weights(twins):
         assert path["alpha"][0] == pytest.approx(-0.25) and path["alpha"][-1] == pytest.approx(1.25)
         at_one = path["alpha"].index(min(path["alpha"], key=lambda a: abs(a - 1)))
         assert path["loss"][at_one] == pytest.approx(payload["loss"][1][1], rel=1e-3)
+
+
+def test_the_trajectory_runs_from_the_initial_weights_to_the_trained_ones(twins):
+    store, run_id = twins
+    assert [s for s, _ in store.snapshots(run_id, 0)] == [1, 2]
+    found = record_landscapes(store, run_id, [0], SMALL)
+    path = found[0]["trajectory"]
+    assert path["steps"] == [0, 1, 2, 3]
+    (x0, y0), *_, end = path["points"]
+    assert end == [0.0, 0.0] and x0 < 0 and y0 <= 0  # it heads towards the trained weights
+    assert sum(path["explained"]) == pytest.approx(1.0)  # three moves, centred, span a plane
+    assert len(path["x"]) == len(path["y"]) == 3 and len(path["loss"]) == 3
+    assert path["x"][0] < x0 < path["x"][-1]  # the map holds the path, with a margin
+    # The trained weights (the origin) are on the plane: the loss there is the member's own.
+    model, _ = load_checkpoint(store.checkpoint_path(run_id, 0))
+    at = record_landscapes(store, run_id, [0], Settings(steps=3, span=0.5, images=32))
+    assert at[0]["loss"][1][1] == pytest.approx(_eval_loss(store, run_id, model), rel=1e-4)
+
+
+def test_a_coarse_grid_comes_first_and_a_cancel_keeps_what_was_finished(twins):
+    from resnet_viz.landscape.run import refinement_strides
+
+    assert refinement_strides(21) == [5, 1] and refinement_strides(11) == [5, 1]
+    assert refinement_strides(51) == [5, 1] and refinement_strides(3) == [1]
+    store, run_id = twins
+    settings = Settings(steps=5, span=0.5, images=16)
+    seen = []
+    record_landscapes(store, run_id, [0, 1], settings, update=lambda p: seen.append(p))
+    coarse = [(sorted(p), [p[m].get("coarse", False) for m in sorted(p)]) for p in seen]
+    # 3×3 for both members first, then each member's full 5×5 grid, stored at once.
+    assert coarse == [([0], [True]), ([0, 1], [True, True]), ([0, 1], [False, True]),
+                      ([0, 1], [False, False])]  # fmt: skip
+    assert seen[1][0]["axis"] == [-0.5, 0.0, 0.5] and len(seen[-1][1]["axis"]) == 5
+    assert seen[-1][0]["loss"][0][0] == seen[1][0]["loss"][0][0]  # refined in place, not redone
+
+    store.put_analysis(run_id, 0, keys.LANDSCAPE, {"old": True})
+    store.put_analysis(run_id, 1, keys.LANDSCAPE, {"old": True})
+    finished = []
+
+    class Stop(Exception):
+        pass
+
+    def cancel_once_member_0_is_done(done: int, total: int) -> None:
+        if finished:  # a Cancel click: Streamlit raises out of the page's next progress update
+            raise Stop
+
+    with pytest.raises(Stop):
+        record_landscapes(
+            store, run_id, [0, 1], settings, progress=cancel_once_member_0_is_done,
+            update=lambda p: finished.extend(m for m, q in p.items() if not q.get("coarse")),
+        )  # fmt: skip
+    stored = store.analyses(run_id, keys.LANDSCAPE)
+    assert "old" not in stored[0] and stored[1] == {"old": True}  # member 0 is kept
 
 
 def _eval_loss(store, run_id, model) -> float:

@@ -30,7 +30,7 @@ def test_without_a_finished_run_it_says_what_to_train(open_page):
 
 
 def test_compute_a_cohorts_surfaces_and_find_them_again(open_page, store, train_run, charts):
-    run_id = train_run("twins", cohort="plain8", **{"data.image_size": 16})
+    run_id = train_run("twins", cohort="plain8", snapshots=3, **{"data.image_size": 16})
     at = open_page(PAGE, query_params={"run": run_id})
     assert not at.exception, at.exception
     assert at.selectbox(key="land.run").value == run_id
@@ -52,6 +52,13 @@ def test_compute_a_cohorts_surfaces_and_find_them_again(open_page, store, train_
     assert len(specs["land.slices"]["data"]) == 4  # two directions per member
     assert [t["name"] for t in specs["land.path"]["data"]] == ["resnet8", "plain8"]  # from init
     assert any(k.startswith("land.3d.") for k in specs)
+    # The path training took, on each member's PCA plane: 3 snapshots, the start and the end.
+    path = specs["land.trajectory"]
+    assert len([t for t in path["data"] if t["type"] == "contour"]) == 2
+    walks = [t for t in path["data"] if t.get("name") == "training path"]
+    assert [len(t["x"]) for t in walks] == [5, 5] and walks[0]["customdata"] == [0, 1, 2, 3, 4]
+    assert path["layout"]["xaxis"]["title"]["text"].startswith("PC 1 · ")
+    assert any("share of the path's movement" in c.value for c in at.caption)
     verdicts = [*at.success, *at.warning]
     assert len(verdicts) == 1 and "of the grid in its basin" in verdicts[0].value
 
@@ -91,3 +98,34 @@ def test_members_of_different_shapes_are_said_to_have_their_own_directions(open_
     at = computed(open_page, train_run("depths", cohort="resnet14", **{"data.image_size": 16}))
     (note,) = [w.value for w in at.warning if "different shapes" in w.value]
     assert "resnet8; resnet14" in note
+
+
+def test_a_run_without_snapshots_says_how_to_keep_them(open_page, train_run):
+    at = computed(open_page, train_run("single", **{"data.image_size": 16}))
+    assert any("kept no weight snapshots" in c.value and "snapshots=10" in c.value
+               for c in at.caption)  # fmt: skip
+
+
+def test_out_of_memory_says_what_to_lower(open_page, train_run, monkeypatch):
+    import torch
+
+    from resnet_viz.landscape import run as landscape_run
+
+    def no_room(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(landscape_run, "loss_surface", no_room)
+    at = computed(open_page, train_run("single", **{"data.image_size": 16}))
+    (error,) = at.error
+    assert error.value.startswith("Out of memory evaluating the landscape.")
+    assert "fewer images, or a smaller grid" in error.value
+    assert compute_button(at)  # nothing was stored: it can be tried again with less
+
+
+def test_after_a_cancel_the_page_says_what_was_kept(open_page, train_run):
+    at = open_page(PAGE, query_params={"run": train_run("single", **{"data.image_size": 16})})
+    at.session_state["land.cancelled"] = "landscape"  # what the Cancel button's callback sets
+    at.run()
+    assert any(i.value.startswith("Cancelled the landscape") for i in at.info)
+    at.run()
+    assert not any(i.value.startswith("Cancelled") for i in at.info)  # said once

@@ -220,3 +220,11 @@ def test_a_stop_mid_run_ends_at_the_step_its_reason_names(store, monkeypatch):
     assert run.status == "stopped"
     assert run.reason == f"Stopped from the app at step {summary['steps']}."
     assert run.step == summary["steps"] == 3  # asked during step 3, stopped right after it
+
+
+def test_snapshots_fall_evenly_between_the_initial_and_final_weights():
+    from resnet_viz.train.trainer import snapshot_steps
+
+    assert snapshot_steps(100, 3) == {25, 50, 75}
+    assert snapshot_steps(2, 5) == {1}  # a short run keeps what it has steps for
+    assert snapshot_steps(100, 0) == set()
