@@ -190,8 +190,8 @@ def trajectory_section(run, named: dict[str, dict]) -> None:
     if not paths:
         st.caption(
             "This run kept no weight snapshots during training, so its path cannot be drawn. "
-            "Skip Lab experiments keep them; for other runs set `snapshots=10` (Train page, "
-            "advanced settings, or `python -m resnet_viz.train snapshots=10`)."
+            "Skip Lab experiments keep them; for other runs set Weight snapshots on the Train page "
+            "(10 is plenty), or `python -m resnet_viz.train --set snapshots=10`."
         )
         return
     ui.plot(st, trajectory(paths), key="land.trajectory")

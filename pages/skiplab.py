@@ -205,6 +205,8 @@ if lesions:
         )
     )
 
+ui.generalisation(store, run, names)
+
 shatter = store.analyses(run.id, keys.SHATTERING)
 sweep = store.analyses(run.id, keys.SHATTERING_DEPTH).get(keys.RUN_LEVEL)
 if shatter or sweep:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from resnet_viz import ui
 from resnet_viz.archs import ARCHS, CIFAR_ARCHS, depth, stage_count
-from resnet_viz.config import DATASETS, DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig
+from resnet_viz.config import DATASETS, DEVICES, MAX_SNAPSHOTS, OPTIMIZERS, SCHEDULES, TrainConfig
 from resnet_viz.devices import pick_device
 from resnet_viz.figures.training import line_figure
 from resnet_viz.paths import data_root, resolve_under
@@ -204,6 +204,8 @@ with st.sidebar:
     )
     c1.number_input("Epochs", 1, 1000, D["epochs"], key="epochs", **URL)
     c2.number_input("Seed", 0, 2**31 - 1, D["seed"], key="seed", **URL)
+    c1.number_input("Weight snapshots", 0, MAX_SNAPSHOTS, D["snapshots"], key="snapshots", **URL,
+                    help="Kept evenly through training for the Landscape path.")  # fmt: skip
 
     st.subheader("Device")
     devices = list(DEVICES)

@@ -23,7 +23,7 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "step", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # What a run can compute after training, for every cohort member (see resnet_viz.experiments).
-ANALYSES = (keys.LESION, keys.SHATTERING)
+ANALYSES = (keys.LESION, keys.SHATTERING, keys.SHARPNESS)
 MAX_MEMBERS = 6  # one worker trains every member in turn on each batch; more would crawl
 MAX_SNAPSHOTS = 100  # a checkpoint per member each: 100 of ResNet-56 is 340 MB
 
@@ -39,6 +39,9 @@ class ModelConfig:
     # BatchNorm this is Fixup's initialisation (Zhang et al. 2019), which lets a deep residual
     # net without BN train.
     zero_init_residual: bool = False
+    # This member's weight decay instead of optim.weight_decay: a cohort that compares
+    # regularisation (the Skip Lab's overfitting experiment). None: the run's.
+    weight_decay: float | None = None
 
     @property
     def depth(self) -> int:
@@ -71,6 +74,8 @@ class ModelConfig:
             label += " pretrained"
         if self.zero_init_residual:
             label += " zero-init"
+        if self.weight_decay is not None:
+            label += f" wd {_format(self.weight_decay)}"
         return label
 
     def twin(self) -> ModelConfig:
@@ -203,6 +208,10 @@ class TrainConfig:
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.log_every >= 1 and self.evals_per_epoch >= 1, "log_every/evals ≥ 1"),
             (0 <= self.snapshots <= MAX_SNAPSHOTS, f"snapshots: 0 to {MAX_SNAPSHOTS}"),
+            (
+                self.model.weight_decay is None or self.model.weight_decay >= 0,
+                "model.weight_decay must be ≥ 0",
+            ),
         ]
         for member in self.cohort:
             what = f"cohort member {member.label!r}"
@@ -213,6 +222,10 @@ class TrainConfig:
                 ),
                 (len(member.skip) >= 1, f"{what}: skip needs at least one value"),
                 (all(0 <= v <= 2 for v in member.skip), f"{what}: skip values must be in [0, 2]"),
+                (
+                    member.weight_decay is None or member.weight_decay >= 0,
+                    f"{what}: weight decay must be ≥ 0",
+                ),
             ]
         for ok, message in checks:
             if not ok:
@@ -278,6 +291,8 @@ def _format(value: Any) -> str:
         return ",".join(_format(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return ""  # an optional setting left to its default; parses back to None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -307,10 +322,13 @@ def parse_member(text: str) -> ModelConfig:
         elif word in flags:
             kwargs[flags[word][0]] = flags[word][1]
             i += 1
+        elif word == "wd" and i + 1 < len(rest):
+            kwargs["weight_decay"] = _parse(float, rest[i + 1], f"weight decay of {text!r}")
+            i += 2
         else:
             raise ConfigError(
                 f"Cannot read cohort member {text!r} at {rest[i]!r}; write e.g. plain20, "
-                "resnet20, resnet20 skip 1,0.5,1, resnet20 no-BN zero-init."
+                "resnet20, resnet20 skip 1,0.5,1, resnet20 no-BN zero-init, resnet20 wd 0."
             )
     return ModelConfig(arch=head, skip=skip, **kwargs)
 
@@ -324,6 +342,11 @@ def _parse(tp: Any, raw: Any, key: str) -> Any:
     if isinstance(raw, str):
         raw = raw.strip()
     try:
+        if type(None) in typing.get_args(tp):  # ``float | None``: empty means None
+            if raw is None or raw == "" or str(raw).lower() == "none":
+                return None
+            (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+            return _parse(inner, raw, key)
         if tp == tuple[ModelConfig, ...]:
             items = raw if isinstance(raw, list | tuple) else str(raw).split(";")
             return tuple(

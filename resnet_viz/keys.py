@@ -38,6 +38,9 @@ KIND_GROUP = {
 LESION = "lesion"
 LANDSCAPE = "landscape"  # the loss surface around a member's trained weights (resnet_viz.landscape)
 SHARPNESS = "sharpness"  # the Hessian's extreme eigenvalues and trace at the trained weights
+# The trained net on its own training images, in eval mode (loss, accuracy): with the last
+# validation accuracy, the generalisation gap the overfitting experiment judges.
+TRAIN_FIT = "train_fit"
 SHATTERING = "shattering"
 SHATTERING_DEPTH = "shattering_depth"
 RUN_LEVEL = -1  # the member index of analyses that belong to the run, not to one member

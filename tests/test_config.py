@@ -317,3 +317,20 @@ def test_setup_names_say_what_a_run_is():
     assert plain.setup_name() == "plain20 · shapes"
     pair = TrainConfig().with_overrides({"cohort": "plain8", "data.dataset": "cifar10"})
     assert pair.setup_name() == "resnet8 vs plain8 · cifar10"
+
+
+def test_a_member_can_have_its_own_weight_decay_and_it_round_trips():
+    from resnet_viz.config import parse_member
+
+    cfg = TrainConfig().with_overrides({"model.weight_decay": "0", "cohort": "resnet8 wd 5e-3"})
+    assert cfg.member_names() == ["resnet8 wd 0", "resnet8 wd 0.005"]
+    assert [m.weight_decay for m in cfg.members] == [0.0, 0.005]
+    assert parse_member("resnet8 wd 0.005") == cfg.members[1]
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert TrainConfig().with_overrides(cfg.flat()) == cfg  # the URL / CLI form
+    assert (
+        TrainConfig().model.weight_decay is None
+        and TrainConfig().flat()["model.weight_decay"] == ""
+    )
+    with pytest.raises(ConfigError, match="weight decay must be ≥ 0"):
+        TrainConfig().with_overrides({"cohort": "resnet8 wd -1"})

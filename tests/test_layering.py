@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"config", "devices", "errors", "images", "paths"},
     "checkpoints": {"config", "errors", "models"},
     "store": {"config", "errors", "keys"},
-    "experiments": {"archs", "config", "controls", "keys", "models", "store"},
+    "experiments": {"archs", "config", "controls", "keys", "landscape", "models", "store"},
     "explain": {"errors", "locks"},
     "activations": {"errors", "locks", "models"},
     "landscape": {"checkpoints", "config", "data", "errors", "keys", "models", "store"},

@@ -3,6 +3,10 @@
 - ``lesion``: :func:`.lesion.lesion_study` on validation images, for every member.
 - ``shattering``: the gradient correlation curve of every trained member, and (run-level) the
   neighbour correlation at initialisation of plain and residual nets over depths.
+- ``sharpness``: each member's Hessian spectrum ends and trace at its trained weights
+  (:func:`resnet_viz.landscape.sharpness`) on training images, and its loss and accuracy on
+  the whole training set in eval mode (``keys.TRAIN_FIT``): the two halves of the overfitting
+  experiment's verdict.
 
 :func:`analyse` is a generator: it yields a note before each long piece of work and a
 :class:`Finding` after it, and knows nothing of where they go. The trainer stores them
@@ -12,16 +16,18 @@ is pressed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .. import keys
 from ..archs import CIFAR_ARCHS
 from ..config import TrainConfig
+from ..landscape import sharpness
 from .lesion import lesion_study
 from .shattering import gradient_correlation, shattering_by_depth
 
@@ -30,6 +36,10 @@ from .shattering import gradient_correlation, shattering_by_depth
 # them on a GPU. Measured on a busy 2-core CPU: 1,000 images took 25 s for plain20's 9 blocks.
 CPU_LESION_IMAGES = 500
 CPU_DRAWS, GPU_DRAWS = 3, 5  # random sets per k in the "delete k blocks" curve
+# The Hessian on this many training images, by 20 Lanczos steps and 10 Hutchinson samples: 30
+# Hessian-vector products, about 15 s for ResNet-20 at 16 px on a 2-core CPU.
+SHARPNESS_IMAGES, SHARPNESS_STEPS, SHARPNESS_SAMPLES = 256, 20, 10
+FIT_IMAGES = 10_000  # training images the train accuracy is measured on (all of a small set)
 CPU_DEPTHS = (8, 14, 20, 32)
 GPU_DEPTHS = (8, 14, 20, 32, 56, 110)
 
@@ -67,6 +77,28 @@ def _images(
     return (x[:limit], y[:limit]) if limit else (x, y)
 
 
+@torch.no_grad()
+def train_fit(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int = 0
+) -> dict[str, float]:
+    """Mean loss and accuracy of ``model`` in eval mode over ``batches`` (its mode restored),
+    stopping after the batch that reaches ``limit`` images (0: all of them)."""
+    was_training = model.training
+    model.eval()
+    loss, correct, n = 0.0, 0, 0
+    try:
+        for x, y in batches:
+            logits = model(x)
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            n += len(y)
+            if limit and n >= limit:
+                break
+    finally:
+        model.train(was_training)
+    return {"loss": loss / max(n, 1), "accuracy": correct / max(n, 1), "images": n}
+
+
 def analyse(
     cfg: TrainConfig,
     members: Sequence[Trained],
@@ -74,10 +106,26 @@ def analyse(
     *,
     num_classes: int,
     on_cpu: bool,
+    train: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None,
 ) -> Iterator[str | Finding]:
-    """The analyses ``cfg`` asks for on ``members``, over validation batches ``val``."""
+    """The analyses ``cfg`` asks for on ``members``, over validation batches ``val`` (and, for
+    sharpness, the training batches each call of ``train`` yields: unaugmented, fixed order)."""
     x, y = _images(val, CPU_LESION_IMAGES if on_cpu else None)
     for m in members:
+        if keys.SHARPNESS in cfg.analyses and train is not None:
+            yield f"Sharpness of {m.name}…"
+            tx, ty = _images(train(), SHARPNESS_IMAGES)
+            found = sharpness(
+                m.model, tx, ty, steps=SHARPNESS_STEPS, samples=SHARPNESS_SAMPLES,
+                generator=torch.Generator().manual_seed(cfg.seed),
+            )  # fmt: skip
+            yield Finding(
+                m.index,
+                keys.SHARPNESS,
+                {**found.to_dict(), "images": len(ty), "steps": SHARPNESS_STEPS,
+                 "samples": SHARPNESS_SAMPLES},
+            )  # fmt: skip
+            yield Finding(m.index, keys.TRAIN_FIT, train_fit(m.model, train(), FIT_IMAGES))
         if keys.LESION in cfg.analyses:
             yield f"Lesion study of {m.name}…"
             draws = CPU_DRAWS if on_cpu else GPU_DRAWS

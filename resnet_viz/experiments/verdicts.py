@@ -41,6 +41,9 @@ PULL_HURT = 1.25  # right after the pull, loss > 1.25 × the untouched twin's
 RECOVERED = (1.25, 0.02)  # final loss ≤ twin × 1.25 + 0.02
 NO_BN_RESIDUAL_ACC = 0.80
 SHATTER_DROP = 0.1  # plain nets: neighbour correlation falls by more than this, shallow → deep
+# Accuracy differences smaller than this are not called: 1,000 validation images give a
+# standard error of about 1.3 points at 80%, so 3 points is two of them for a difference.
+ACC_MARGIN = 0.03
 
 
 @dataclass(frozen=True)
@@ -356,12 +359,84 @@ def _judge_pull(
     return Verdict(hurt, text, {**figures, "recovered": recovered, "pulled": p, "twin": twin})
 
 
+def weight_decay(cfg: TrainConfig, member: ModelConfig) -> float:
+    """The weight decay ``member`` trained with: its own, or the run's."""
+    return cfg.optim.weight_decay if member.weight_decay is None else member.weight_decay
+
+
+def overfitting(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -> Verdict:
+    """Does weight decay close the train/validation gap, and is the better-generalising minimum
+    the flatter one (smaller λmax)? Two questions, each answered from this run's numbers."""
+    without = [i for i, m in enumerate(cfg.members) if weight_decay(cfg, m) == 0]
+    with_ = [i for i, m in enumerate(cfg.members) if weight_decay(cfg, m) > 0]
+    if not without or not with_:
+        return Verdict(None, "Needs a member without weight decay and one with it.")
+    a, b = without[0], with_[0]
+    why, note = _altered(store, run_id, cfg, [a, b])
+    if why:
+        return Verdict(None, why)
+    fit, sharp = store.analyses(run_id, keys.TRAIN_FIT), store.analyses(run_id, keys.SHARPNESS)
+    if a not in fit or b not in fit:
+        return Verdict(None, "No training-set accuracy was measured: the run ended before its "
+                             "analyses (stopped, or a member diverged).")  # fmt: skip
+    val = {i: _last(store, run_id, keys.VAL_ACC, i) for i in (a, b)}
+    train = {i: fit[i]["accuracy"] for i in (a, b)}
+    gap = {i: train[i] - val[i] for i in (a, b)}
+    names = cfg.member_names()
+
+    def line(i: int) -> str:
+        return (f"{names[i]}: train {train[i]:.1%}, validation {val[i]:.1%}, gap "
+                f"{100 * gap[i]:.1f} points")  # fmt: skip
+
+    closes = gap[b] < gap[a] - ACC_MARGIN
+    text = f"{line(a)}; {line(b)}. " + (
+        f"Weight decay closes the gap here (by {100 * (gap[a] - gap[b]):.1f} points)."
+        if closes
+        else "Weight decay did NOT close the gap by more than "
+        f"{100 * ACC_MARGIN:.0f} points on this run."
+    )
+    figures: dict[str, Any] = {"gap": {names[i]: gap[i] for i in gap}, "closes_gap": closes}
+    if a in sharp and b in sharp:
+        lam = {i: sharp[i]["max_eigenvalue"] for i in (a, b)}
+        figures["max_eigenvalue"] = {names[i]: lam[i] for i in lam}
+        better, worse = (a, b) if val[a] > val[b] else (b, a)
+        sharpness = f"(λmax {lam[better]:.3g} against {lam[worse]:.3g} for {names[worse]})"
+        if abs(val[a] - val[b]) < ACC_MARGIN:
+            text += (
+                f" They generalise about equally (validation within {100 * ACC_MARGIN:.0f} "
+                f"points), so flatness is not put to the test (λmax {lam[a]:.3g} for "
+                f"{names[a]}, {lam[b]:.3g} for {names[b]})."
+            )
+            figures["flatter_generalises_better"] = None
+        else:
+            flatter = lam[better] < lam[worse]
+            figures["flatter_generalises_better"] = flatter
+            text += (
+                f" The better-generalising minimum, {names[better]}'s, is the "
+                f"{'flatter' if flatter else 'SHARPER'} one {sharpness}."
+            )
+            if not flatter:
+                text += (
+                    " λmax is not scale-invariant: weight decay shrinks the weights, and with "
+                    "BatchNorm a net with smaller weights computes the same function with "
+                    "larger curvature (Dinh et al. 2017). Li et al. (2018) compare "
+                    "filter-normalised surfaces for this reason: see the Landscape page."
+                )
+    return Verdict(closes, text + note, figures)
+
+
+def _last(store: RunStore, run_id: str, key: str, member: int) -> float:
+    _, values = store.scalars(run_id, key, member)
+    return float(values[-1]) if len(values) else math.nan
+
+
 VERDICTS: dict[str, Callable[[RunStore, str, TrainConfig, dict], Verdict]] = {
     "degradation": degradation,
     "shattering": shattering,
     "no-bn": no_bn,
     "break-shortcut": break_shortcut,
     "pull-skips": pull_skips,
+    "overfitting": overfitting,
 }
 
 

@@ -248,3 +248,32 @@ def block_lines(
     blocks = max((len(b) for b, _ in values.values()), default=1)
     fig.update_xaxes(title_text="block (input → output)", **_count_axis(1, blocks))
     return fig
+
+
+def generalisation_bars(fits: Mapping[str, tuple[float, float]]) -> go.Figure:
+    """Accuracy on the training images and on the validation images, side by side for each
+    member (``fits``: name → (train, validation)), with the gap between them written above."""
+    names = list(fits)
+    train = [fits[n][0] for n in names]
+    val = [fits[n][1] for n in names]
+    fig = go.Figure()
+    for label, ys, style in (
+        ("training images (eval mode)", train, {"color": "#4c78a8"}),
+        ("validation images", val, {"color": "#f58518", "pattern": {"shape": "/"}}),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=names, y=ys, name=label, marker=style, text=[f"{y:.1%}" for y in ys],
+                textposition="inside", hovertemplate="%{x}: %{y:.1%}<extra>" + label + "</extra>",
+            )
+        )  # fmt: skip
+    for name, t, v in zip(names, train, val, strict=True):
+        fig.add_annotation(
+            x=name, y=max(t, v), text=f"gap {100 * (t - v):.1f} points", showarrow=False,
+            yanchor="bottom", yshift=4, font={"size": 13},
+        )  # fmt: skip
+    _layout(fig, "Training vs validation accuracy at the end", "accuracy")
+    fig.update_xaxes(title_text=None, type="category")
+    fig.update_yaxes(range=[0, 1.12], tickformat=".0%", tickvals=[0, 0.25, 0.5, 0.75, 1.0])
+    fig.update_layout(barmode="group", legend=LEGEND_BELOW)
+    return fig

@@ -35,6 +35,15 @@ class Sharpness:
         """|λmin / λmax| (Li et al. 2018, §6): small for convex-looking regions."""
         return abs(self.min_eigenvalue / self.max_eigenvalue) if self.max_eigenvalue else 0.0
 
+    def to_dict(self) -> dict[str, float]:
+        """The record the run store keeps (``keys.SHARPNESS``), ratio included."""
+        return {
+            "max_eigenvalue": self.max_eigenvalue,
+            "min_eigenvalue": self.min_eigenvalue,
+            "ratio": self.ratio,
+            "trace": self.trace,
+        }
+
 
 def _dot(a: Vectors, b: Vectors) -> Tensor:
     return sum((x * y).sum() for x, y in zip(a, b, strict=True))

@@ -244,10 +244,7 @@ def record_sharpness(
             generator=torch.Generator().manual_seed(seed), progress=tick,
         )  # fmt: skip
         payload = {
-            "max_eigenvalue": s.max_eigenvalue,
-            "min_eigenvalue": s.min_eigenvalue,
-            "ratio": s.ratio,
-            "trace": s.trace,
+            **s.to_dict(),
             "images": len(y),
             "steps": steps,
             "samples": samples,

@@ -60,14 +60,19 @@ class Member:
         return [float(b.skip_scale) for _, b in residual_blocks(self.model)]
 
 
-def make_optimizer(cfg: TrainConfig, model: nn.Module, total_steps: int):
+def make_optimizer(
+    cfg: TrainConfig, model: nn.Module, total_steps: int, member: ModelConfig | None = None
+):
     o = cfg.optim
+    decay_rate = o.weight_decay
+    if member is not None and member.weight_decay is not None:
+        decay_rate = member.weight_decay
     # No weight decay on BN parameters and biases: the usual practice, and it keeps no-BN and
     # BN variants comparable.
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     groups = [
-        {"params": decay, "weight_decay": o.weight_decay},
+        {"params": decay, "weight_decay": decay_rate},
         {"params": no_decay, "weight_decay": 0.0},
     ]
     if o.optimizer == "sgd":
@@ -139,7 +144,7 @@ def build_members(
             model.load_state_dict(twin.model.state_dict())  # nothing has trained yet
             notes.append(f"{names[index]} starts from the same weights as {twin.name}.")
         model.train()
-        opt, sched = make_optimizer(cfg, model, total_steps)
+        opt, sched = make_optimizer(cfg, model, total_steps, mcfg)
         members.append(
             Member(
                 index,

@@ -20,11 +20,19 @@ from functools import lru_cache
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .. import keys
 from ..config import ModelConfig, TrainConfig
+from ..experiments.analyses import (
+    FIT_IMAGES,
+    SHARPNESS_IMAGES,
+    SHARPNESS_SAMPLES,
+    SHARPNESS_STEPS,
+)
 from ..models import build_model
 from ..store import RunRecord
 
 TRAIN_COST = 3.0  # forward passes per trained image (forward + backward)
+HVP_COST = 6.0  # a Hessian-vector product: about twice a gradient (Pearlmutter 1994)
 CIFAR_TRAIN = 50_000  # a train_size of 0 = all of CIFAR-10
 TIMED_STEPS = 3
 
@@ -71,6 +79,9 @@ def work(cfg: TrainConfig) -> float | None:
         return None
     steps = math.ceil(train / cfg.batch_size) * cfg.epochs
     images = steps * cfg.batch_size * TRAIN_COST + cfg.evals_per_epoch * cfg.epochs * d.val_size
+    if keys.SHARPNESS in cfg.analyses:  # the Hessian's products, then the training set's fit
+        hvps = SHARPNESS_STEPS + SHARPNESS_SAMPLES
+        images += hvps * min(SHARPNESS_IMAGES, train) * HVP_COST + min(FIT_IMAGES, train)
     return images * sum(forward_flops(m, d.image_size) for m in cfg.members)
 
 

@@ -398,7 +398,13 @@ class Trainer:
             return
         trained = [Trained(m.index, m.name, m.model) for m in self.members if m.diverged_at is None]
         on_cpu = self.device.type == "cpu"
-        found = analyse(self.cfg, trained, val.epoch(), num_classes=data.num_classes, on_cpu=on_cpu)
+        train = Batches(
+            data.train, 512, mean=data.mean, std=data.std, device=self.device, shuffle=False
+        )
+        found = analyse(
+            self.cfg, trained, val.epoch(), num_classes=data.num_classes, on_cpu=on_cpu,
+            train=train.epoch,
+        )  # fmt: skip
         for item in found:
             if isinstance(item, Finding):
                 self.store.put_analysis(self.run_id, item.member, item.kind, item.payload)

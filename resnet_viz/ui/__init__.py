@@ -2,6 +2,7 @@
 Runs and Skip Lab pages share, the pickers and page sections of Activations and Explain. Pages
 stay thin: widgets in, this and ``figures`` out."""
 
+from .generalisation import generalisation
 from .look import plot, presentation_switch, presenting
 from .resources import store
 from .routing import route_through_app
@@ -10,6 +11,7 @@ from .tables import percent, percent_bar
 
 __all__ = [
     "STATUS_ICONS",
+    "generalisation",
     "percent",
     "percent_bar",
     "plot",

@@ -77,3 +77,30 @@ def test_a_consumer_that_stops_stops_the_work(members, monkeypatch):
         if isinstance(item, Finding):
             break  # as the trainer does when Stop is pressed
     assert calls == [1]  # the second member's study never ran
+
+
+def test_sharpness_measures_the_hessian_and_the_fit_on_training_images(members, monkeypatch):
+    monkeypatch.setattr(analyses, "SHARPNESS_STEPS", 4)
+    monkeypatch.setattr(analyses, "SHARPNESS_SAMPLES", 2)
+    cfg = TrainConfig(analyses=("sharpness",))
+    train = _val(32)
+    items = list(
+        analyse(cfg, members, _val(), num_classes=10, on_cpu=True, train=lambda: iter(train))
+    )
+    assert items[0] == "Sharpness of resnet8…"
+    found = {(f.member, f.kind): f.payload for f in items if isinstance(f, Finding)}
+    assert set(found) == {(m, k) for m in (0, 1) for k in (keys.SHARPNESS, keys.TRAIN_FIT)}
+    sharp = found[(0, keys.SHARPNESS)]
+    assert sharp["max_eigenvalue"] >= sharp["min_eigenvalue"] and sharp["steps"] == 4
+    fit = found[(0, keys.TRAIN_FIT)]
+    assert fit["images"] == 32 and 0 <= fit["accuracy"] <= 1
+    x = torch.cat([b[0] for b in train])
+    y = torch.cat([b[1] for b in train])
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(members[0].model(x), y)
+    assert fit["loss"] == pytest.approx(float(expected), rel=1e-5)  # eval mode, every image
+
+
+def test_without_training_batches_sharpness_is_skipped(members):
+    cfg = TrainConfig(analyses=("sharpness",))
+    assert list(analyse(cfg, members, _val(), num_classes=10, on_cpu=True)) == []

@@ -283,3 +283,52 @@ def test_verdict_dicts_are_strict_json(store):
     data = verdict(store, run_id, cfg, _summary(cfg)).to_dict()
     assert data["figures"]["plain56"] is None
     json.loads(json.dumps(data, allow_nan=False))
+
+
+def _fit_run(store, train=(1.0, 1.0), val=(0.85, 0.92), lam=(8.0, 16.0)):
+    """An overfitting run: member 0 without weight decay, member 1 with 5e-3."""
+    from resnet_viz import keys
+
+    run_id, cfg = _run(store, "overfitting", "resnet20 wd 0;resnet20 wd 0.005")
+    for m in (0, 1):
+        store.write_batch(run_id, step=100, scalars=[(m, keys.VAL_ACC, 100, val[m])])
+        store.put_analysis(run_id, m, keys.TRAIN_FIT, {"accuracy": train[m], "loss": 0.01})
+        store.put_analysis(
+            run_id, m, keys.SHARPNESS,
+            {"max_eigenvalue": lam[m], "min_eigenvalue": -0.1, "ratio": 0.1 / lam[m], "trace": 9},
+        )  # fmt: skip
+    return run_id, cfg
+
+
+def test_overfitting_weight_decay_closes_the_gap_and_flatness_is_judged(store):
+    run_id, cfg = _fit_run(store)
+    v = verdict(store, run_id, cfg, _summary(cfg))
+    assert v.reproduced is True
+    assert "resnet20 wd 0: train 100.0%, validation 85.0%, gap 15.0 points" in v.text
+    assert "Weight decay closes the gap here (by 7.0 points)" in v.text
+    # The better-generalising net (wd 0.005) sits in the sharper minimum by λmax, and the
+    # verdict says why λmax can mislead.
+    assert "resnet20 wd 0.005's, is the SHARPER one (λmax 16 against 8 for resnet20 wd 0)" in v.text
+    assert "not scale-invariant" in v.text and v.figures["flatter_generalises_better"] is False
+
+
+def test_overfitting_no_closed_gap_and_the_flatter_minimum(store):
+    run_id, cfg = _fit_run(store, val=(0.90, 0.86), lam=(8.0, 16.0))
+    v = verdict(store, run_id, cfg, _summary(cfg))
+    assert v.reproduced is False and "did NOT close the gap" in v.text
+    assert "resnet20 wd 0's, is the flatter one" in v.text and "scale-invariant" not in v.text
+
+
+def test_overfitting_equal_generalisation_leaves_flatness_untested(store):
+    run_id, cfg = _fit_run(store, val=(0.90, 0.91))
+    v = verdict(store, run_id, cfg, _summary(cfg))
+    assert "generalise about equally" in v.text
+    assert v.figures["flatter_generalises_better"] is None
+
+
+def test_overfitting_needs_both_members_and_their_measurements(store):
+    run_id, cfg = _run(store, "overfitting", "resnet20;resnet20 wd 0.01")  # both decay
+    assert verdict(store, run_id, cfg, _summary(cfg)).reproduced is None
+    run_id, cfg = _run(store, "overfitting", "resnet20 wd 0;resnet20")
+    v = verdict(store, run_id, cfg, _summary(cfg))
+    assert v.reproduced is None and "No training-set accuracy" in v.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from resnet_viz.experiments.gradflow import gradient_flow
 from resnet_viz.figures.lab import (
@@ -85,3 +86,15 @@ def test_lesion_bars_keep_network_order_across_depths():
     assert list(fig.layout.xaxis.categoryarray) == [
         "layer1.0", "layer1.1", "layer2.0 ↓", "layer2.1", "layer2.10",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("members", [0, 1, 2])
+def test_generalisation_bars_pair_train_and_validation_with_the_gap_above(members):
+    from resnet_viz.figures.lab import generalisation_bars
+
+    fits = {f"m{i}": (1.0, 0.9 - 0.05 * i) for i in range(members)}
+    fig = generalisation_bars(fits)
+    assert [t.name for t in fig.data] == ["training images (eval mode)", "validation images"]
+    assert fig.layout.yaxis.tickformat == ".0%" and fig.layout.yaxis.range == (0, 1.12)
+    gaps = [a.text for a in fig.layout.annotations]
+    assert gaps == [f"gap {100 * (1 - (0.9 - 0.05 * i)):.1f} points" for i in range(members)]

@@ -60,7 +60,7 @@ def test_compute_a_cohorts_surfaces_and_find_them_again(open_page, store, train_
     assert path["layout"]["xaxis"]["title"]["text"].startswith("PC 1 · ")
     assert any("share of the path's movement" in c.value for c in at.caption)
     verdicts = [*at.success, *at.warning]
-    assert len(verdicts) == 1 and "of the grid in its basin" in verdicts[0].value
+    assert len(verdicts) == 1 and "local minim" in verdicts[0].value
 
     again = open_page(PAGE, query_params={"run": run_id})  # a new visit: from the store
     again.select_slider(key="land.steps").set_value(5)

@@ -148,6 +148,28 @@ def test_live_controls_write_control_rows(open_page, store):
     assert "layer2.0" in at.selectbox(key="lab.view.ctl.where").options
 
 
+def test_the_overfitting_experiment_shows_the_gap_and_the_sharpness(
+    open_page, store, charts, monkeypatch
+):
+    from resnet_viz.experiments import analyses
+
+    for name, value in (("SHARPNESS_STEPS", 3), ("SHARPNESS_SAMPLES", 1), ("SHARPNESS_IMAGES", 32)):
+        monkeypatch.setattr(analyses, name, value)
+    run_id = cohort_run(store, "overfitting", "resnet8 wd 0;resnet8 wd 0.005", analyses="sharpness")
+    at = open_page(LAB, query_params={"run": run_id})
+    assert not at.exception, at.exception
+    assert any(h.value == "Generalisation" for h in at.subheader)
+    bars = charts(at)["lab.fit"]
+    assert [t["name"] for t in bars["data"]] == ["training images (eval mode)", "validation images"]
+    assert bars["data"][0]["x"] == ["resnet8 wd 0", "resnet8 wd 0.005"]
+    table = next(t.value for t in at.dataframe if "λmax" in t.value)
+    assert list(table["weight decay"]) == ["0", "0.005"] and table["λmax"].notna().all()
+    verdict = store.get_run(run_id).summary["verdict"]
+    assert "gap" in verdict["text"] and any(
+        verdict["text"][:40] in b.value for b in [*at.success, *at.warning]
+    )
+
+
 def test_a_run_past_its_last_step_offers_no_live_controls(open_page, store):
     """Training is over while the worker analyses the nets: a change would have no step to act
     on, so the page says what is happening instead of offering the controls."""

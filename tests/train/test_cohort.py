@@ -269,3 +269,14 @@ def test_a_control_arriving_after_the_last_step_is_refused_with_its_reason(store
     (event,) = [e for e in store.events(run_id) if e.payload.get("control_id") == control.id]
     assert event.kind == "info" and "training ended at step 4" in event.message
     assert not [e for e in store.events(run_id) if e.kind == "skip"]
+
+
+def test_each_member_steps_with_its_own_weight_decay(store):
+    from resnet_viz.train.cohort import make_optimizer
+
+    cfg = tiny(**{"model.weight_decay": "0", "cohort": "resnet8 wd 0.01"})
+    members, _ = build_members(cfg, 10, torch.device("cpu"), 4)
+    decays = [[g["weight_decay"] for g in m.optimizer.param_groups] for m in members]
+    assert decays == [[0.0, 0.0], [0.01, 0.0]]  # conv/linear weights; BN and biases never
+    opt, _ = make_optimizer(cfg, torch.nn.Linear(2, 2), 4)  # no member: the run's own
+    assert opt.param_groups[0]["weight_decay"] == cfg.optim.weight_decay
