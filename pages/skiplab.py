@@ -141,13 +141,13 @@ if record is not None:
         st.warning(f"**Verdict: did not reproduce.** {verdict['text']}", icon=":material/warning:")
     elif verdict:
         st.info(f"**No verdict.** {verdict['text']}")
-    if verdict:
+    if verdict and "final train loss" in verdict["text"]:
         st.caption(
             f"A verdict's final loss is a member's mean per-batch training loss over the last "
             f"{FINAL_FRACTION:.0%} of steps; the table below shows the smoothed loss at the "
             "last step, so the two differ a little."
         )
-    elif experiment in LAB_PRESETS and record.active:
+    if not verdict and experiment in LAB_PRESETS and record.active:
         st.info("The verdict, computed from this run's own numbers, appears when it finishes.")
 
 run = ui.show_run(run_id, key="lab.view", controls=True)

@@ -257,14 +257,17 @@ def generalisation_bars(fits: Mapping[str, tuple[float, float]]) -> go.Figure:
     train = [fits[n][0] for n in names]
     val = [fits[n][1] for n in names]
     fig = go.Figure()
-    for label, ys, style in (
-        ("training images (eval mode)", train, {"color": "#4c78a8"}),
-        ("validation images", val, {"color": "#f58518", "pattern": {"shape": "/"}}),
+    for label, ys, style, ink in (
+        # Blue and orange: told apart with any colour vision. The labels are dark on the light
+        # bar in either theme (not INK, which a dark theme turns light).
+        ("training images (eval mode)", train, "#4c78a8", "white"),
+        ("validation images", val, "#f5b26b", "#1f1f1f"),
     ):
         fig.add_trace(
             go.Bar(
-                x=names, y=ys, name=label, marker=style, text=[f"{y:.1%}" for y in ys],
-                textposition="inside", hovertemplate="%{x}: %{y:.1%}<extra>" + label + "</extra>",
+                x=names, y=ys, name=label, marker={"color": style}, text=[f"{y:.1%}" for y in ys],
+                textposition="inside", textfont={"color": ink, "size": 14},
+                hovertemplate="%{x}: %{y:.1%}<extra>" + label + "</extra>",
             )
         )  # fmt: skip
     for name, t, v in zip(names, train, val, strict=True):

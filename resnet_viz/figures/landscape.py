@@ -34,10 +34,18 @@ def log_range(payloads: Mapping[str, Payload]) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1)
 
 
+MAX_INNER_TICKS = 8  # a colour bar is ~300 px tall: more labels than this touch
+
+
 def log_ticks(lo: float, hi: float) -> dict:
     """Ticks for an axis in log₁₀ loss, labelled in loss: both ends (the lowest loss is the one
-    a class looks for) and the powers of ten between them that do not crowd an end."""
-    inner = [e for e in range(math.ceil(lo), math.floor(hi) + 1) if min(e - lo, hi - e) > 0.15]
+    a class looks for) and powers of ten between them (every second or third one when the range
+    spans many) that keep clear of an end by a twentieth of the bar."""
+    span = hi - lo
+    step = max(1, math.ceil(span / MAX_INNER_TICKS))
+    clear = max(0.15, span / 20)
+    first = math.ceil(lo / step) * step
+    inner = [e for e in range(first, math.floor(hi) + 1, step) if min(e - lo, hi - e) > clear]
     vals = [lo, *inner, hi]
     return {"tickvals": vals, "ticktext": [f"{10.0**v:.3g}" for v in vals]}
 

@@ -50,6 +50,13 @@ def test_ticks_are_losses_at_both_ends_and_the_powers_of_ten_between():
     assert ticks["ticktext"] == ["1.15", "10", "100", "151"]
     crowded = log_ticks(math.log10(1.15), math.log10(1.3))
     assert crowded["ticktext"] == ["1.15", "1.3"]
+    # Twenty decades (a plain net far from its minimum): every third power, clear of the ends.
+    wide = log_ticks(math.log10(0.345), math.log10(4.07e20))
+    assert wide["ticktext"] == ["0.345", "1e+03", "1e+06", "1e+09", "1e+12", "1e+15", "1e+18",
+                                "4.07e+20"]  # fmt: skip
+    assert log_ticks(math.log10(0.33), math.log10(1.41e10))["ticktext"] == [
+        "0.33", "100", "1e+04", "1e+06", "1e+08", "1.41e+10"
+    ]  # fmt: skip
 
 
 def test_slices_draw_both_directions_of_each_member_on_a_log_axis():
