@@ -33,13 +33,20 @@ by_name = {layer.name: layer for layer in layers}
 top = st.columns([1, 3])
 top[0].image(
     picture,
-    caption=f"{sample.name}, as the model sees it ({loaded.image_size}×{loaded.image_size})",
+    caption=f"{ui.md(sample.name)}, as the model sees it ({loaded.image_size}×{loaded.image_size})",
     width="stretch",
 )
 ranked = sources.top5(mkey, ikey, loaded, x)
 ui.plot(
     top[1],
-    top_bars({loaded.name: ([name for _, name, _ in ranked], [p for *_, p in ranked])}),
+    top_bars(
+        {
+            ui.plain(loaded.name): (
+                [ui.plain(name) for _, name, _ in ranked],
+                [p for *_, p in ranked],
+            )
+        }
+    ),
     key="act.top5",
 )
 
@@ -72,4 +79,4 @@ try:
             with tab:
                 view(here)
 except ResNetVizError as err:
-    st.error(str(err), icon=":material/error:")
+    st.error(ui.md(err), icon=":material/error:")

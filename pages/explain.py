@@ -1,5 +1,7 @@
 """Explain: which pixels made the network say that, and how far to trust the answer."""
 
+import re
+
 import numpy as np
 import streamlit as st
 
@@ -54,7 +56,7 @@ def top5(v: View) -> dict[int, float]:
     top = st.columns([1, 2])
     top[0].image(
         figures.enlarge(v.picture, 192),
-        caption=f"{sample.name}, as the model sees it ({size}×{size})",
+        caption=f"{ui.md(sample.name)}, as the model sees it ({size}×{size})",
         width="stretch",
         output_format="PNG",
     )
@@ -69,7 +71,7 @@ def top5(v: View) -> dict[int, float]:
         width="stretch",
     )
     if sample.label is not None:
-        top[1].caption(f"True class: **{v.loaded.classes[sample.label]}**")
+        top[1].caption(f"True class: **{ui.md(v.loaded.classes[sample.label])}**")
     return {i: p for i, _, p in ranked}
 
 
@@ -132,7 +134,7 @@ def one_map(v: View, c: Controls, j: Job) -> None:
             "Compute", key=f"explain.retry.{j.method}", on_click=explainjobs.retry, args=([j],)
         )
     elif kind == "error":
-        st.error(value, icon=":material/error:")
+        st.error(ui.md(value), icon=":material/error:")
     elif kind == "map":
         if why := empty_reason(value, info.sign):
             hint = empty_hint(uses_layer=info.uses_layer)
@@ -140,11 +142,11 @@ def one_map(v: View, c: Controls, j: Job) -> None:
         heat = to_unit(value, info.sign, info.outlier_perc)
         shown = figures.enlarge(figures.overlay(v.picture, heat, c.colormap, c.opacity), 256)
         st.image(shown, width="stretch", output_format="PNG")
-        name = f"{j.method}_{v.loaded.classes[c.target]}_{v.samples[v.ikey].name}.png"
+        name = f"{j.method}_{v.loaded.classes[c.target]}_{v.samples[v.ikey].name}"
         st.download_button(
             "PNG",
             figures.png_bytes(shown),
-            file_name=name.replace(" ", "-"),
+            file_name=re.sub(r"[^\w.-]+", "-", name).strip(".-")[:120] + ".png",
             mime="image/png",
             key=f"explain.png.{j.method}",
             on_click="ignore",

@@ -131,7 +131,7 @@ def compute(run, members: list[int], settings: Settings) -> None:
             record_landscapes(ui.store(), run.id, members, settings, progress=tick, update=update)
         except ResNetVizError as err:
             status.update(label="Could not compute the landscape", state="error")
-            st.error(str(err), icon=":material/error:")
+            st.error(ui.md(err), icon=":material/error:")
             return
         status.update(label="Computed the landscape.", state="complete", expanded=False)
     st.rerun()
@@ -252,7 +252,7 @@ def measure_sharpness(run, members: list[int]) -> None:
             )  # fmt: skip
         except ResNetVizError as err:
             status.update(label="Could not measure the sharpness", state="error")
-            st.error(str(err), icon=":material/error:")
+            st.error(ui.md(err), icon=":material/error:")
             return
     st.rerun()
 

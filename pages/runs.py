@@ -91,7 +91,7 @@ def delete_runs(run_ids: list[str]) -> None:
         try:
             ui.store().delete_run(run_id)
         except RuntimeError as err:
-            kept.append(f"{run_id}: {err}")
+            kept.append(f"{run_id}: {ui.md(err)}")
     st.session_state.pop("runs.table", None)  # nothing stays selected
     st.session_state.pop("runs.order", None)
     if kept:
@@ -101,14 +101,16 @@ def delete_runs(run_ids: list[str]) -> None:
 
 def legend_names(chosen: list) -> dict[str, str]:
     """A name per run a reader can tell apart: the run's name, and where names repeat, what
-    differs (its setup, else its start time)."""
+    differs (its setup, else its start time); escaped for the charts' legends."""
     counts = Counter(r.name for r in chosen)
     names = {
         r.id: f"{r.name} · {r.config.describe()}" if counts[r.name] > 1 else r.name for r in chosen
     }
     counts = Counter(names.values())
     return {
-        r.id: f"{r.name} · {started(r)} · {r.id[-6:]}" if counts[names[r.id]] > 1 else names[r.id]
+        r.id: ui.plain(
+            f"{r.name} · {started(r)} · {r.id[-6:]}" if counts[names[r.id]] > 1 else names[r.id]
+        )
         for r in chosen
     }
 
@@ -118,7 +120,7 @@ if chosen:
         st.markdown(
             "Deletes the records and checkpoints of:\n\n"
             + "\n".join(
-                f"- **{r.name}** · {r.config.describe()} · started {started(r)} · `{r.id}`"
+                f"- **{ui.md(r.name)}** · {r.config.describe()} · started {started(r)} · `{r.id}`"
                 for r in chosen
             )
         )

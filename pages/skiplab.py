@@ -162,7 +162,7 @@ st.page_link(
     icon=":material/landscape:",
     query_params={"run": run.id},
 )
-names = list(run.members) or [run.name]
+names = list(run.members) or [ui.plain(run.name)]
 colours = {n: i for i, n in enumerate(names)}
 
 st.subheader("Gradient flow")

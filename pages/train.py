@@ -14,10 +14,24 @@ from resnet_viz.train.cohort import lr_schedule
 from resnet_viz.train.launcher import prewarm
 from resnet_viz.train.presets import PRESETS, get_preset
 from resnet_viz.ui.launch import start_row, twin_button
+from resnet_viz.ui.links import remember_link, report_link
 
 ui.route_through_app()
 
 URL = {"bind": "query-params"}
+# What the widgets offer where it is narrower than the configuration allows: the choices, or the
+# lowest and highest value. A shared link asking for more is told so (ui.links).
+LIMITS: dict = {
+    "data.image_size": [32, 64, 96, 128, 224],
+    "batch_size": [16, 32, 64, 128, 256, 512],
+    "data.train_size": (0, 1_000_000),
+    "data.val_size": (0, 1_000_000),
+    "optim.lr": (1e-5, 10.0),
+    "optim.weight_decay": (0.0, 1.0),
+    "optim.momentum": (0.0, 0.99),
+    "optim.grad_clip": (0.0, 1000.0),
+    "epochs": (1, 1000),
+}
 
 
 def stage_names(arch: str) -> list[str]:
@@ -55,6 +69,11 @@ def reset_skips() -> None:
     st.session_state["skips"] = stage_names(st.session_state["model.arch"])
 
 
+def number(where, label: str, key: str, **kwargs) -> None:
+    """A number input bound to the URL, within LIMITS[key], starting at the default preset."""
+    where.number_input(label, *LIMITS[key], D[key], key=key, **URL, **kwargs)
+
+
 # Widget defaults are the default preset: Streamlit drops a bound URL parameter that equals its
 # widget's default, so a link carries exactly what differs from the default preset.
 D = widget_values(get_preset("default"))
@@ -70,6 +89,7 @@ ARCH_NOTES |= {
 }
 
 st.title("Train")
+remember_link(st.query_params.to_dict(), LIMITS)
 prewarm(ui.store())  # a worker with torch imported, so Start begins training at once
 
 with st.sidebar:
@@ -129,7 +149,7 @@ with st.sidebar:
             help=f"Relative to {data_root()}. CIFAR-10: optional (default 'cifar10'). Image "
             "folder: one subfolder per class, or train/ and val/ each with those subfolders.",
         )
-    sizes = [32, 64, 96, 128, 224]
+    sizes = LIMITS["data.image_size"]
     st.selectbox(
         "Image size (pixels)",
         sizes,
@@ -138,19 +158,9 @@ with st.sidebar:
         **URL,
     )
     c1, c2 = st.columns(2)
-    c1.number_input(
-        "Train images",
-        0,
-        1_000_000,
-        D["data.train_size"],
-        step=1000,
-        key="data.train_size",
-        **URL,
-        help="Shapes: how many to draw. Others: a cap; 0 = all.",
-    )
-    c2.number_input(
-        "Val images", 0, 1_000_000, D["data.val_size"], step=500, key="data.val_size", **URL
-    )
+    number(c1, "Train images", "data.train_size", step=1000,
+           help="Shapes: how many to draw. Others: a cap; 0 = all.")  # fmt: skip
+    number(c2, "Val images", "data.val_size", step=500)
     st.toggle("Augment (random crop + flip)", D["data.augment"], key="data.augment", **URL)
 
     st.subheader("Optimisation")
@@ -164,45 +174,25 @@ with st.sidebar:
         **URL,
         help="sgd: SGD with (Nesterov) momentum. adamw: AdamW.",
     )
-    c2.number_input(
-        "Learning rate", 1e-5, 10.0, D["optim.lr"], step=0.01, format="%.4g", key="optim.lr", **URL
-    )
+    number(c2, "Learning rate", "optim.lr", step=0.01, format="%.4g")
     schedules = list(SCHEDULES)
     c1.selectbox(
         "Schedule", schedules, schedules.index(D["optim.schedule"]), key="optim.schedule", **URL
     )
-    c2.number_input(
-        "Weight decay",
-        0.0,
-        1.0,
-        D["optim.weight_decay"],
-        step=1e-4,
-        format="%.4g",
-        key="optim.weight_decay",
-        **URL,
-    )
+    number(c2, "Weight decay", "optim.weight_decay", step=1e-4, format="%.4g")
     if optimizer == "sgd":
-        c1.number_input(
-            "Momentum", 0.0, 0.99, D["optim.momentum"], step=0.05, key="optim.momentum", **URL
-        )
-    c1.number_input(
-        "Clip gradient norm",
-        0.0,
-        1000.0,
-        D["optim.grad_clip"],
-        step=0.5,
-        format="%.4g",
-        key="optim.grad_clip",
-        **URL,
+        number(c1, "Momentum", "optim.momentum", step=0.05)
+    number(
+        c1, "Clip gradient norm", "optim.grad_clip", step=0.5, format="%.4g",
         help="Scale each step's gradient down to this global L2 norm when it is larger; 0 = "
         "off. Keeps one bad batch from wrecking a net without BatchNorm. The gradient charts "
         "show the gradients before clipping.",
-    )
-    batch_sizes = [16, 32, 64, 128, 256, 512]
+    )  # fmt: skip
+    batch_sizes = LIMITS["batch_size"]
     c2.selectbox(
         "Batch size", batch_sizes, batch_sizes.index(D["batch_size"]), key="batch_size", **URL
     )
-    c1.number_input("Epochs", 1, 1000, D["epochs"], key="epochs", **URL)
+    number(c1, "Epochs", "epochs")
     c2.number_input("Seed", 0, 2**31 - 1, D["seed"], key="seed", **URL)
     c1.number_input("Weight snapshots", 0, MAX_SNAPSHOTS, D["snapshots"], key="snapshots", **URL,
                     help="Kept evenly through training for the Landscape path.")  # fmt: skip
@@ -212,10 +202,11 @@ with st.sidebar:
     st.selectbox("Train on", devices, devices.index(D["device"]), key="device", **URL)
     device, why = pick_device(st.session_state["device"])
     st.caption(f"**{device}** — {why}")
+report_link()
 
 cfg, run_id = start_row(
     config_from_widgets,
-    lambda cfg: f"**{cfg.name}** · {cfg.describe()} · on {device}",
+    lambda cfg: f"**{ui.md(cfg.name)}** · {cfg.describe()} · on {device}",
     what="setup",
     label="Start training",
     icon=":material/play_arrow:",

@@ -50,7 +50,13 @@ def load_image(data: bytes | str | Path, *, max_pixels: int = MAX_PIXELS) -> Ima
             img.load()
     except InputError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow refuses to open it at all (over ~89 million pixels): too large, not unreadable.
+        raise InputError(
+            f"{name} is too large: over {Image.MAX_IMAGE_PIXELS:,} pixels, and this app takes "
+            f"at most {max_pixels:,}. Resize it and try again."
+        ) from None
+    except UnidentifiedImageError:
         raise InputError(
             f"{name} is not an image this app can read (PNG, JPEG, WebP, BMP, GIF or TIFF)."
         ) from None

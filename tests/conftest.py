@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -54,6 +55,12 @@ def _no_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     torch_home = tmp_path / "torch_home"
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
     return torch_home
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of Markdown the app escaped (resnet_viz.ui.text.md): the text with its
+    backslash escapes removed."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def wait_for(predicate, timeout: float = 60.0, what: str = "condition", every: float = 0.25):

@@ -185,6 +185,16 @@ def test_too_many_pixels():
     assert load_image(_encode(Image.new("RGB", (10, 10)), "PNG"), max_pixels=100).size == (10, 10)
 
 
+# 100 pixels against Pillow's limit: over twice it raises an error, over it a warning.
+@pytest.mark.parametrize("pillow_limit", [30, 79])
+def test_more_pixels_than_pillow_opens_is_called_too_large_not_unreadable(
+    monkeypatch, pillow_limit
+):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pillow_limit)
+    err = str(_error(_encode(Image.new("RGB", (10, 10)), "PNG")))
+    assert "is too large" in err and "Resize it" in err and "cannot read" not in err
+
+
 def test_missing_path(tmp_path):
     err = _error(tmp_path / "nope.jpg")
     assert "nope.jpg" in str(err)

@@ -162,13 +162,13 @@ def _image_folder(cfg: DataConfig, seed: int, root: Path) -> Dataset:
         )
     # train/ and val/ subfolders when present, else one folder split 80/20 by seed.
     if (folder / "train").is_dir() and (folder / "val").is_dir():
-        train_ds, val_ds = (_folder_dataset(folder / s) for s in ("train", "val"))
+        train_ds, val_ds = (_folder_dataset(folder / s, root) for s in ("train", "val"))
         if train_ds.classes != val_ds.classes:
             raise DataError(f"{folder}/train and {folder}/val have different class folders.")
         classes = train_ds.classes
         train, val = _read_folder(train_ds, cfg.image_size), _read_folder(val_ds, cfg.image_size)
     else:
-        ds = _folder_dataset(folder)
+        ds = _folder_dataset(folder, root)
         classes = ds.classes
         everything = _read_folder(ds, cfg.image_size)
         order = torch.randperm(len(everything), generator=torch.Generator().manual_seed(seed))
@@ -179,9 +179,24 @@ def _image_folder(cfg: DataConfig, seed: int, root: Path) -> Dataset:
     return _finish(f"folder:{cfg.folder}", classes, train, val)
 
 
-def _folder_dataset(folder: Path) -> tv_datasets.ImageFolder:
+def _folder_dataset(folder: Path, root: Path) -> tv_datasets.ImageFolder:
+    root = root.resolve()
+
+    def confined_image(path: str) -> bool:
+        # Each file, after resolving links: a linked class folder or picture inside the data
+        # root must not lead outside it.
+        if not _is_image(path):
+            return False
+        real = Path(path).resolve()
+        if real != root and root not in real.parents:
+            raise DataError(
+                f"{path} leads outside the data root {root} (a symbolic link to {real}). Copy "
+                "the images under the data root instead of linking to them."
+            )
+        return True
+
     try:
-        ds = tv_datasets.ImageFolder(str(folder), loader=lambda p: p, is_valid_file=_is_image)
+        ds = tv_datasets.ImageFolder(str(folder), loader=lambda p: p, is_valid_file=confined_image)
     except FileNotFoundError as err:
         raise DataError(
             f"No images found under {folder}. Expected one subfolder per class, each holding "

@@ -8,12 +8,15 @@ from .resources import store
 from .routing import route_through_app
 from .runview import STATUS_ICONS, show_run
 from .tables import percent, percent_bar
+from .text import md, plain
 
 __all__ = [
     "STATUS_ICONS",
     "generalisation",
+    "md",
     "percent",
     "percent_bar",
+    "plain",
     "plot",
     "presentation_switch",
     "presenting",

@@ -54,6 +54,7 @@ from .look import plot
 from .resources import store
 from .sources import image_key
 from .tables import percent, percent_bar
+from .text import md, plain
 
 TOP_K = 16  # channels in the default grid
 PAGE = 32  # channels per page of "all channels"
@@ -329,7 +330,7 @@ def toggle_skips(s: Subject) -> None:
 
 def _ranked(s: Subject, insp: Inspection) -> tuple[list[str], list[float]]:
     """One model's top classes for the first picture, as ``top_bars`` takes them."""
-    return [s.loaded.classes[int(i)] for i in insp.classes[0]], insp.probs[0].tolist()
+    return [plain(s.loaded.classes[int(i)]) for i in insp.classes[0]], insp.probs[0].tolist()
 
 
 def _plain_twin(s: Subject) -> tuple[torch.nn.Module | None, torch.Tensor | None, str]:
@@ -418,22 +419,26 @@ def compare_images(s: Subject) -> None:
     a = reduce_capture(cap_a, Reduce(top_k=SMALL_K, max_side=SMALL_SIDE))
     b = reduce_capture(cap_b, Reduce(channels=tuple(a.channels.tolist()), max_side=SMALL_SIDE))
     p1, p2 = st.columns([1, 5])
-    p1.image(s.picture, caption=sample.name, width="stretch")
-    p1.image(view_picture(s.loaded.input_image(other.image)), caption=other.name, width="stretch")
+    p1.image(s.picture, caption=md(sample.name), width="stretch")
+    p1.image(
+        view_picture(s.loaded.input_image(other.image)), caption=md(other.name), width="stretch"
+    )
     plot(
         p2,
         compare_grid(
             [a.maps[0].numpy(), b.maps[0].numpy()],
-            [sample.name, other.name],
+            [plain(sample.name), plain(other.name)],
             a.channels.tolist(),
-            title=f"{s.layer.name}: the {SMALL_K} strongest channels for {sample.name}, one "
+            title=f"{s.layer.name}: the {SMALL_K} strongest channels for {plain(sample.name)}, one "
             "colour scale",
         ),
         key="act.compare.maps",
     )
     plot(
         st,
-        channel_scatter([cap_a.mean[0].numpy(), cap_b.mean[0].numpy()], [sample.name, other.name]),
+        channel_scatter(
+            [cap_a.mean[0].numpy(), cap_b.mean[0].numpy()], [plain(sample.name), plain(other.name)]
+        ),
         key="act.compare.scatter",
     )
     st.caption(

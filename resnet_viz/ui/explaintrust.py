@@ -17,6 +17,7 @@ from ..explain.quality import score, summarise
 from ..figures import explain as figures
 from . import explainjobs, sources
 from .look import plot
+from .text import md
 
 SANITY_DRAWS = 8
 
@@ -129,7 +130,7 @@ def sanity_check(v: View, c: Controls) -> None:
         try:
             images = explainjobs.dataset_draws(v.mkey, v.loaded, SANITY_DRAWS)
         except ResNetVizError as err:
-            st.warning(f"{err} The check uses the chosen pictures.", icon=":material/info:")
+            st.warning(f"{md(err)} The check uses the chosen pictures.", icon=":material/info:")
     skey = ("sanity", v.mkey, *map(sources.image_key, images), *methods, c.layer, c.options)
     asked = st.button(
         f"Run the sanity check on {len(images)} picture(s)",
@@ -141,7 +142,7 @@ def sanity_check(v: View, c: Controls) -> None:
     if kind == "cancelled":
         st.info("Sanity check cancelled.", icon=":material/cancel:")
     elif kind == "error":
-        st.error(value, icon=":material/error:")
+        st.error(md(value), icon=":material/error:")
     elif kind == "sanity":
         sanity_verdicts(v, c, value, methods)
 

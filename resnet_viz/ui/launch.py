@@ -13,6 +13,7 @@ from ..errors import ResNetVizError
 from ..train import launcher
 from ..train.estimate import estimate
 from .resources import store
+from .text import md
 
 
 def _launch(cfg: TrainConfig) -> str | None:
@@ -20,7 +21,7 @@ def _launch(cfg: TrainConfig) -> str | None:
     try:
         run_id = launcher.launch(store(), cfg)
     except ResNetVizError as err:
-        st.error(f"Cannot start: {err}")
+        st.error(f"Cannot start: {md(err)}")
         return None
     launcher.prewarm(store())  # the next Start gets a warm worker too
     return run_id
@@ -45,14 +46,14 @@ def start_row(
         cfg: TrainConfig | None = build()
     except ResNetVizError as err:
         cfg = None
-        st.error(f"This {what} cannot run: {err}")
+        st.error(f"This {what} cannot run: {md(err)}")
     left, right = st.columns([3, 1], vertical_alignment="center")
     if cfg is not None:
         left.markdown(summary(cfg))
     start = right.button(label, icon=icon, type="primary", width="stretch", disabled=cfg is None)
     if start and cfg is not None and (run_id := _launch(cfg)) is not None:
         _open(key, run_id)
-        st.toast(f"Started {cfg.name} ({run_id}).", icon=icon)
+        st.toast(f"Started {md(cfg.name)} ({run_id}).", icon=icon)
     shown = st.session_state.get(key) or st.query_params.get("run")
     if cfg is not None and shown is None and (took := _estimate(cfg)) is not None:
         left.caption(f"Takes {took}.")
@@ -86,7 +87,7 @@ def _offer_live_run(key: str, *, cohort: bool) -> None:
     left, right = st.columns([3, 1], vertical_alignment="center")
     total = f"/{run.total_steps:,}" if run.total_steps else ""
     left.info(
-        f"**{run.name}** is training now: {run.config.describe()} · {run.status} · step "
+        f"**{md(run.name)}** is training now: {run.config.describe()} · {run.status} · step "
         f"{run.step:,}{total}.",
         icon=":material/directions_run:",
     )

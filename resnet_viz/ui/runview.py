@@ -18,6 +18,7 @@ from ..train.launcher import refresh, request_stop
 from .livecontrols import live_controls, member_table
 from .resources import store
 from .runcharts import Charts, blocks, curves, gradients
+from .text import md
 
 POLL_SECONDS = 1.0
 # A starting run's view waits up to this long for the first logged step before drawing, so the
@@ -167,14 +168,14 @@ def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool
 def _events(events: list[Event]) -> None:
     with st.expander(f"Events ({len(events)})"):
         for e in events:
-            st.markdown(f"- step {e.step} · **{e.kind}** · {e.message}")
+            st.markdown(f"- step {e.step} · **{md(e.kind)}** · {md(e.message)}")
 
 
 def _header(snap: RunSnapshot, key: str) -> None:
     run = snap.run
     icon = STATUS_ICONS.get(run.status, "")
     top = st.columns([3, 1])
-    top[0].markdown(f"### {icon} {run.name} · `{run.id}`")
+    top[0].markdown(f"### {icon} {md(run.name)} · `{run.id}`")
     top[0].caption(run.config.describe() + (f" · device {run.device}" if run.device else ""))
     stop = run.active and top[1].button(
         "Stop",
@@ -220,11 +221,11 @@ def _best_val_acc(snap: RunSnapshot) -> tuple[float | None, str]:
 def _explain_outcome(run: RunRecord) -> None:
     if run.status == "diverged":
         st.error(
-            f"**Diverged.** {run.reason}\n\nWhen the loss becomes NaN or explodes, the weights "
+            f"**Diverged.** {md(run.reason)}\n\nWhen the loss becomes NaN or explodes, the weights "
             "have left the region where the network computes anything useful; training cannot "
             "recover from there. The dashed red line on the charts marks the step."
         )
     elif run.status in ("failed", "interrupted"):
-        st.error(f"**{run.status.capitalize()}.** {run.reason}")
+        st.error(f"**{run.status.capitalize()}.** {md(run.reason)}")
     elif run.status == "stopped":
-        st.info(f"**Stopped.** {run.reason} The checkpoint was saved at that step.")
+        st.info(f"**Stopped.** {md(run.reason)} The checkpoint was saved at that step.")

@@ -18,6 +18,7 @@ from ..errors import CheckpointError, DataError, InputError
 from ..images import load_image
 from ..models import ARCHS, TORCHVISION_ARCHS
 from .resources import store
+from .text import md
 
 SOURCES = ("Bundled default", "A run", "ImageNet (torchvision)", "Upload weights")
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
@@ -98,10 +99,10 @@ def pick_model(key: str) -> zoo.LoadedModel | None:
             chosen = None if arch.startswith("detect") else arch
             loaded = _uploaded(up.getvalue(), up.name, chosen)
     except (CheckpointError, DataError) as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(md(err), icon=":material/error:")
         return None
     st.caption(
-        f"**{loaded.name}** · {len(loaded.classes)} classes · {loaded.image_size}×"
+        f"**{md(loaded.name)}** · {len(loaded.classes)} classes · {loaded.image_size}×"
         f"{loaded.image_size} input"
     )
     if loaded.note:
@@ -139,7 +140,7 @@ def pick_images(key: str, loaded: zoo.LoadedModel, *, max_images: int = 4) -> li
             try:
                 out.append(_decode(f.getvalue(), f.name))
             except InputError as err:
-                st.error(f"**{f.name}**: {err}", icon=":material/broken_image:")
+                st.error(f"**{md(f.name)}**: {md(err)}", icon=":material/broken_image:")
         if not files:
             st.caption("PNG, JPEG, WebP, BMP, GIF (first frame) or TIFF.")
         return out
@@ -148,7 +149,7 @@ def pick_images(key: str, loaded: zoo.LoadedModel, *, max_images: int = 4) -> li
         try:
             return zoo.dataset_samples(loaded, max_images, int(seed))
         except (DataError, InputError) as err:
-            st.error(str(err), icon=":material/error:")
+            st.error(md(err), icon=":material/error:")
             return []
     samples = {s.name: s for s in _samples(loaded, loaded.dataset, loaded.image_size)}
     chosen = st.session_state.get(f"{key}.samples")

@@ -115,6 +115,25 @@ def test_paths_cannot_leave_the_data_root(tmp_path):
         load_dataset(DataConfig(dataset="folder", folder="link"), root=tmp_path / "root")
 
 
+def test_a_link_inside_a_class_folder_cannot_lead_out_of_the_data_root(tmp_path):
+    """The top-level folder is inside the root, but a class folder (or one picture) in it is a
+    link to elsewhere: every file is checked after resolving links."""
+    write_folder(tmp_path / "root" / "class", classes=("cat",))
+    write_folder(tmp_path / "outside", classes=("dog",))
+    (tmp_path / "root" / "class" / "dog").symlink_to(tmp_path / "outside" / "dog")
+    with pytest.raises(DataError, match="leads outside the data root"):
+        load_dataset(DataConfig(dataset="folder", folder="class"), root=tmp_path / "root")
+    (tmp_path / "root" / "class" / "dog").unlink()
+    (tmp_path / "root" / "class" / "cat" / "x.png").symlink_to(tmp_path / "outside/dog/0.png")
+    with pytest.raises(DataError, match=r"x\.png leads outside"):
+        load_dataset(DataConfig(dataset="folder", folder="class"), root=tmp_path / "root")
+    # A link that stays inside the root is fine.
+    (tmp_path / "root" / "class" / "cat" / "x.png").unlink()
+    (tmp_path / "root" / "class" / "cat" / "y.png").symlink_to(tmp_path / "root/class/cat/0.png")
+    ds = load_dataset(DataConfig(dataset="folder", folder="class"), root=tmp_path / "root")
+    assert len(ds.train) + len(ds.val) == 6
+
+
 def test_shapes_split_cache_and_stats(tmp_path):
     cfg = DataConfig(train_size=200, val_size=50)
     first = load_dataset(cfg, cache_dir=tmp_path)

@@ -13,6 +13,8 @@ from resnet_viz import zoo
 from resnet_viz.activations import block_anatomy
 from resnet_viz.models import residual_blocks
 
+from ..conftest import shown
+
 PAGE = "pages/activations.py"
 
 
@@ -191,8 +193,8 @@ def test_upload_an_image_and_a_bad_file(at, charts):
     at.file_uploader(key="act.upload").upload("red.png", png(), "image/png").run()
     assert not at.exception, at.exception
     caption = at.image[0].captions[0]
-    assert caption.startswith("red.png, as the model sees it (32×32)")
+    assert shown(caption).startswith("red.png, as the model sees it (32×32)")
     assert "act.grid" in charts(at)
     at.file_uploader(key="act.upload").upload("broken.png", b"not an image", "image/png").run()
     assert not at.exception, at.exception
-    assert any("broken.png" in e.value for e in at.error)
+    assert any("broken.png" in shown(e.value) for e in at.error)

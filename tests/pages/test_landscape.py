@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from resnet_viz import keys
 
+from ..conftest import shown
+
 PAGE = "pages/landscape.py"
 
 
@@ -117,8 +119,8 @@ def test_out_of_memory_says_what_to_lower(open_page, train_run, monkeypatch):
     monkeypatch.setattr(landscape_run, "loss_surface", no_room)
     at = computed(open_page, train_run("single", **{"data.image_size": 16}))
     (error,) = at.error
-    assert error.value.startswith("Out of memory evaluating the landscape.")
-    assert "fewer images, or a smaller grid" in error.value
+    assert shown(error.value).startswith("Out of memory evaluating the landscape.")
+    assert "fewer images, or a smaller grid" in shown(error.value)
     assert compute_button(at)  # nothing was stored: it can be tried again with less
 
 

@@ -12,6 +12,8 @@ import pytest
 from resnet_viz.config import TrainConfig
 from resnet_viz.train.launcher import record_run
 
+from ..conftest import shown
+
 RUNS = "pages/runs.py"
 
 
@@ -222,7 +224,7 @@ def test_run_whose_worker_died_is_shown_interrupted(open_page, store, monkeypatc
     select_rows(at, 0)
     (error,) = at.error
     assert error.value.startswith("**Interrupted.**")
-    assert run.reason in error.value
+    assert run.reason in shown(error.value)
     assert not [b for b in at.button if (b.key or "").startswith("runs.view.stop.")]
 
 
@@ -308,3 +310,37 @@ def test_a_live_cohort_opened_from_runs_has_its_live_controls(open_page, store):
     select_rows(at, 0)
     assert not at.exception, at.exception
     assert [b for b in at.button if b.label == "Switch skips"]
+
+
+# ---- hostile text stays text ----------------------------------------------------------------
+HOSTILE = (
+    '![x](http://host/pixel.png) [Click to re-login](http://host/phish) <a href="http://h">x</a>'
+)
+
+
+def _rendered(at) -> list[str]:
+    """Every string the page handed to Streamlit's Markdown renderer."""
+    kinds = ("markdown", "caption", "info", "warning", "error", "success", "toast", "subheader")
+    return [e.value for kind in kinds for e in at.get(kind)]
+
+
+def test_a_hostile_run_name_is_shown_as_text_in_the_run_view_list_and_legends(
+    open_page, train_run, charts
+):
+    from resnet_viz.ui.text import md, plain
+
+    hostile = train_run(HOSTILE)
+    train_run("plain", **{"model.skip": "0"})
+    at = open_page(RUNS)
+    assert list(table(at)["name"])[1] == HOSTILE  # the table shows it as it is, as text
+    select_rows(at, 1)
+    assert not at.exception
+    assert f"### :material/check_circle: {md(HOSTILE)} · `{hostile}`" in run_headings(at)
+    select_rows(at, 0, 1)
+    texts = _rendered(at)
+    assert not [t for t in texts if "](http" in t], texts  # no live image or link anywhere
+    popover, _ = delete_button(at)
+    assert md(HOSTILE) in popover.markdown[0].value
+    # In the comparison's legend it is plotly text, its HTML subset escaped.
+    names = [t["name"] for t in charts(at)["runs.compare"]["data"]]
+    assert names[1] == plain(HOSTILE) and "<a" not in names[1]

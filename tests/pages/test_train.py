@@ -13,6 +13,8 @@ from resnet_viz.errors import ConfigError
 from resnet_viz.train.launcher import record_run
 from resnet_viz.train.presets import get_preset
 
+from ..conftest import shown
+
 TRAIN = "pages/train.py"
 CONFIG_KEYS = set(TrainConfig().flat()) - {"model.skip"}
 # No BatchNorm, no skips and a huge constant learning rate: the loss explodes within 2 steps.
@@ -55,7 +57,7 @@ def summary_of(cfg: TrainConfig) -> str:
 
 def summary_name(at) -> str:
     (line,) = [m.value for m in at.markdown if m.value.startswith("**") and " · on " in m.value]
-    return line[2 : line.index("** · ")]
+    return shown(line[2 : line.index("** · ")])
 
 
 def set_tiny(at, *, name: str = "ui-run", lr: float = 0.05) -> None:
@@ -138,14 +140,14 @@ def test_invalid_setup_shows_error_and_disables_start(open_page, data_dir):
     at = open_page(TRAIN)
     at.selectbox(key="data.dataset").set_value("folder").run()
 
-    assert [e.value for e in at.error] == ["This setup cannot run: data.folder is required"]
+    assert [shown(e.value) for e in at.error] == ["This setup cannot run: data.folder is required"]
     assert start_button(at).disabled
 
     for outside in ("../../etc", "/etc"):
         at.text_input(key="data.folder").set_value(outside).run()
         (error,) = at.error
         assert "outside the data root" in error.value
-        assert str(data_dir.resolve()) in error.value
+        assert str(data_dir.resolve()) in shown(error.value)
         assert start_button(at).disabled
 
     at.text_input(key="data.folder").set_value("my-images").run()  # checked when training starts
@@ -241,7 +243,7 @@ def test_start_records_the_run_trains_it_and_shows_it(open_page, store, wait_end
     assert at.session_state["train.run_id"] == run.id
     assert at.query_params.get("run") == run.id
     assert any(run.id in m.value for m in at.markdown)
-    assert any("Started ui-run" in t.value for t in at.toast)
+    assert any("Started ui-run" in shown(t.value) for t in at.toast)
     assert not [i for i in at.info if "press **Start training**" in i.value]
 
     final = wait_ended(run.id)
@@ -406,7 +408,7 @@ def test_diverged_error_says_how_the_loss_diverged(open_page, store, train_run):
     at = open_page(TRAIN, query_params={"run": run_id})
 
     (error,) = at.error
-    assert event.message in error.value
+    assert event.message in shown(error.value)
 
 
 def test_unknown_run_in_url_warns(open_page):
@@ -497,3 +499,40 @@ def test_an_unnamed_run_is_named_after_its_setup_and_numbered(open_page, store):
     assert summary_name(at) == "plain20 · shapes #2"
     at.text_input(key="name").set_value("my run").run()
     assert summary_name(at) == "my run"  # a name given is kept
+
+
+def test_a_link_with_values_the_page_cannot_use_says_which_and_why(open_page):
+    link = {"epochs": "-1", "optim.lr": "nan", "data.image_size": "7", "batch_size": "100",
+            "data.train_size": "1e12", "seed": "3"}  # fmt: skip
+    at = open_page(TRAIN, query_params=link)
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning if "could not use" in w.value]
+    for key in (
+        "epochs",
+        "optim\\.lr",
+        "data\\.image\\_size",
+        "batch\\_size",
+        "data\\.train\\_size",
+    ):
+        assert f"- {key}\\=" in warning, (key, warning)
+    assert "seed" not in warning  # a good value is used, not reported
+    text = warning.replace("\\", "")  # as the reader sees it
+    assert "epochs=-1 ignored: epochs must be between 1 and 1000" in text
+    assert "data.image_size=7 ignored: data.image_size must be between 8 and 512" in text
+    assert "batch_size=100 ignored: this page offers 16, 32, 64, 128, 256, 512." in text
+    assert "data.train_size=1e12 ignored: must be from 0 to 1,000,000." in text
+    assert at.number_input(key="seed").value == 3
+    # Changing the setting by hand answers the warning for it.
+    at.number_input(key="epochs").set_value(4).run()
+    (warning,) = [w.value for w in at.warning if "could not use" in w.value]
+    assert "- epochs\\=" not in warning and "batch\\_size" in warning
+
+
+def test_a_hostile_run_name_in_a_link_stays_text(open_page):
+    from resnet_viz.ui.text import md
+
+    name = "![x](http://host/pixel.png) [Click to re-login](http://host/phish)"
+    at = open_page(TRAIN, query_params={"name": name})
+    assert not at.exception
+    setup = [m.value for m in at.markdown if "on cpu" in m.value]
+    assert setup and setup[0].startswith(f"**{md(name)}**")

@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from resnet_viz.models import build_model
 
+from ..conftest import shown
+
 
 def _script() -> None:
     import streamlit as st
@@ -71,7 +73,7 @@ def test_uploads_are_decoded_and_bad_files_are_named_not_fatal():
     at.run()
     assert not at.exception
     assert at.session_state["picked"] == [("red.png", (40, 30), False, None)]
-    assert any("fake.png" in e.value and "not an image" in e.value for e in at.error)
+    assert any("fake.png" in shown(e.value) and "not an image" in e.value for e in at.error)
 
 
 def test_a_run_without_checkpoints_gives_a_hint_not_an_error():
