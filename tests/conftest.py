@@ -60,7 +60,7 @@ def _no_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def shown(markdown: str) -> str:
     """What a reader sees of Markdown the app escaped (resnet_viz.ui.text.md): the text with its
     backslash escapes removed."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")  # and its word joiners
 
 
 def wait_for(predicate, timeout: float = 60.0, what: str = "condition", every: float = 0.25):

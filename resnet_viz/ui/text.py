@@ -18,11 +18,17 @@ import string
 # and also disarms Streamlit's directives (``:red[x]``, ``:material/x:``) and LaTeX (``$``).
 _PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
 _BREAKS = re.compile(r"[\r\n\t\v\f]+")  # a line break could start a heading or a list
+# GitHub-flavoured Markdown turns bare URLs and e-mail addresses into links even when every
+# character is escaped: an invisible word joiner (U+2060) after "://", "www" and "@" stops it.
+_AUTOLINK = re.compile(r"(://|\bwww(?=\.)|@)", re.IGNORECASE)
+JOINER = "\u2060"
 
 
 def md(text: object) -> str:
-    """``text`` escaped so that Streamlit's Markdown shows it character for character."""
-    return _PUNCTUATION.sub(r"\\\1", _BREAKS.sub(" ", str(text)))
+    """``text`` escaped so that Streamlit's Markdown shows it character for character, as text:
+    no link, image, heading, list, directive or formula."""
+    unlinked = _AUTOLINK.sub(lambda m: m.group(1) + JOINER, _BREAKS.sub(" ", str(text)))
+    return _PUNCTUATION.sub(r"\\\1", unlinked)
 
 
 def plain(text: object) -> str:

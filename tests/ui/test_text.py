@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from resnet_viz.ui.text import md, plain
+from resnet_viz.ui.text import JOINER, md, plain
 
 HOSTILE = "![x](http://host/pixel.png) [Click to re-login](http://host/phish) :red[big] $x$"
 
@@ -13,7 +13,7 @@ HOSTILE = "![x](http://host/pixel.png) [Click to re-login](http://host/phish) :r
 def test_markdown_specials_are_escaped_so_each_character_shows():
     out = md(HOSTILE)
     assert "](" not in out.replace("\\](", "").replace("\\(", "")
-    assert out.startswith(r"\!\[x\]\(http\:\/\/host\/pixel\.png\)")
+    assert out.startswith(r"\!\[x\]\(http\:\/\/" + JOINER + r"host\/pixel\.png\)")
     assert r"\:red\[big\]" in out and r"\$x\$" in out
 
 
@@ -32,3 +32,10 @@ def test_plotly_html_is_escaped():
     assert plain('<a href="http://host/phish">login</a><br>') == (
         '&lt;a href="http://host/phish"&gt;login&lt;/a&gt;&lt;br&gt;'
     )
+
+
+@pytest.mark.parametrize("text", ["see http://host/x", "www.host.org", "me@host.org", "HTTPS://h"])
+def test_bare_urls_and_addresses_cannot_become_links(text):
+    out = md(text)
+    assert JOINER in out  # right after "://", "www" or "@": no domain follows, so no link
+    assert out.replace(JOINER, "").replace("\\", "") == text  # only invisible joiners added
