@@ -21,5 +21,9 @@ class DataError(ResNetVizError, RuntimeError):
     """A dataset cannot be found, downloaded or read."""
 
 
+class StoreError(ResNetVizError, RuntimeError):
+    """The run store could not be written (read-only, disk full, damaged)."""
+
+
 class ResourceError(ResNetVizError, RuntimeError):
     """The device ran out of memory (or another resource) for the work asked of it."""

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..config import TrainConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
 from ..keys import (
     CONV_LAYERS,
     KIND_GROUP,
@@ -171,11 +171,36 @@ class RunStore:
             con.execute("BEGIN IMMEDIATE")
             yield con
             con.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise self._write_error(err) from err
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:
+                con.execute("ROLLBACK")
             raise
         finally:
             con.close()
+
+    def _write_error(self, err: sqlite3.OperationalError) -> StoreError:
+        """What a failed write means for the person who asked for it; nothing already recorded
+        is touched (the transaction is rolled back)."""
+        text = str(err).lower()
+        if "readonly" in text or "read-only" in text:
+            what = "is read-only, so nothing new can be recorded"
+            todo = "Make it writable, or point RESNET_VIZ_RUNS_DIR at a folder you can write."
+        elif "full" in text:
+            what = "is on a full disk, so nothing new can be recorded"
+            todo = "Free some space (old runs' checkpoints are the largest files) and try again."
+        elif "locked" in text or "busy" in text:
+            what = "was busy for 30 s (another process holds it)"
+            todo = "Try again in a moment."
+        else:
+            what = f"could not be written ({err})"
+            todo = "Check the disk and the folder's permissions."
+        return StoreError(
+            f"The run store {self.root} {what}. Runs already recorded are kept. {todo}"
+        )
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

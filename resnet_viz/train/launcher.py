@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .. import keys
 from ..config import TrainConfig
+from ..errors import StoreError
 from ..store import RunStore
 
 # A worker writes a heartbeat at least every few seconds; after this long without one, and with
@@ -122,9 +123,14 @@ def request_stop(store: RunStore, run_id: str) -> None:
 
 
 def refresh(store: RunStore) -> list[str]:
-    """Mark runs whose worker died as interrupted; returns their ids."""
+    """Mark runs whose worker died as interrupted; returns their ids. A store that cannot be
+    written (read-only, full) can still be read: the pages go on showing it, and the marking
+    waits until it can be written (Start says why it cannot)."""
     codes = {rid: code for rid, code in exit_codes().items() if code not in (None, 0)}
-    return reap_dead(store, exit_codes=codes)
+    try:
+        return reap_dead(store, exit_codes=codes)
+    except StoreError:
+        return []
 
 
 def pid_alive(pid: int) -> bool:

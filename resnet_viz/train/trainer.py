@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -32,7 +33,7 @@ from ..config import TrainConfig
 from ..controls import Change, parse_scheduled
 from ..data import Batches, Dataset, load_dataset
 from ..devices import pick_device
-from ..errors import ConfigError, ResNetVizError
+from ..errors import ConfigError, ResNetVizError, StoreError
 from ..experiments.analyses import Finding, Trained, analyse
 from ..experiments.shattering import gradient_correlation
 from ..experiments.verdicts import verdict
@@ -105,11 +106,15 @@ class Trainer:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
         summary = self.summary(status)
-        if reason and status != "diverged":  # _flush already logged the divergence event
-            self.store.add_event(self.run_id, status, reason, step=self.step)
-        if self.cfg.experiment and status in ("finished", "stopped", "diverged"):
-            summary["verdict"] = self._verdict(summary)
-        self.store.finish(self.run_id, status, reason=reason, summary=summary)
+        try:
+            if reason and status != "diverged":  # _flush already logged the divergence event
+                self.store.add_event(self.run_id, status, reason, step=self.step)
+            if self.cfg.experiment and status in ("finished", "stopped", "diverged"):
+                summary["verdict"] = self._verdict(summary)
+            self.store.finish(self.run_id, status, reason=reason, summary=summary)
+        except StoreError as err:  # the store broke (that may be why the run failed): say both
+            print(f"Could not record the end of run {self.run_id}: {err}", file=sys.stderr)
+            summary["status"], summary["reason"] = "failed", str(err)
         return summary
 
     def summary(self, status: str) -> dict[str, Any]:

@@ -536,3 +536,22 @@ def test_a_hostile_run_name_in_a_link_stays_text(open_page):
     assert not at.exception
     setup = [m.value for m in at.markdown if "on cpu" in m.value]
     assert setup and setup[0].startswith(f"**{md(name)}**")
+
+
+def test_start_on_a_read_only_store_says_so_without_a_traceback(open_page, store, monkeypatch):
+    import sqlite3
+
+    from resnet_viz.store import runstore
+
+    at = open_page(TRAIN)
+    set_tiny(at)
+    real = sqlite3.connect
+    monkeypatch.setattr(
+        runstore.sqlite3, "connect",
+        lambda path, *a, **k: real(f"file:{path}?mode=ro", *a, uri=True, **k),
+    )  # fmt: skip
+    start_button(at).click().run()
+    assert not at.exception, at.exception
+    (error,) = [shown(e.value) for e in at.error]
+    assert error.startswith("Cannot start: The run store") and "read-only" in error
+    assert store.list_runs() == []

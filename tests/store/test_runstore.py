@@ -461,3 +461,38 @@ def test_one_writer_and_one_reader_concurrently(runs_dir):
     assert len(steps) == batches and counts[-1] == batches
     assert len(setup.layer_series(run_id, "grad_norm").steps) == batches
     assert setup.get_run(run_id).step == batches
+
+
+def _read_only(monkeypatch, store):
+    """Every connection of the store opened read-only, as on a read-only disk (root ignores
+    file permissions, so the tests cannot simply chmod the folder)."""
+    from resnet_viz.store import runstore
+
+    real = sqlite3.connect
+
+    def connect(path, *args, **kwargs):
+        return real(f"file:{path}?mode=ro", *args, uri=True, **kwargs)
+
+    monkeypatch.setattr(runstore.sqlite3, "connect", connect)
+
+
+def test_a_write_to_a_read_only_store_says_so_and_keeps_what_was_recorded(monkeypatch, tmp_path):
+    from resnet_viz.errors import StoreError
+
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(TrainConfig(name="kept"))
+    _read_only(monkeypatch, store)
+    with pytest.raises(StoreError, match="is read-only, so nothing new can be recorded") as err:
+        store.create_run(TrainConfig(name="new"))
+    assert "RESNET_VIZ_RUNS_DIR" in str(err.value) and "already recorded are kept" in str(err.value)
+    assert [r.name for r in store.list_runs()] == ["kept"] and store.get_run(run_id)
+
+
+@pytest.mark.parametrize(
+    ("message", "says"),
+    [("database or disk is full", "full disk"), ("database is locked", "busy"),
+     ("disk I/O error", "could not be written (disk I/O error)")],
+)  # fmt: skip
+def test_other_write_failures_are_named(tmp_path, message, says):
+    store = RunStore(tmp_path / "runs")
+    assert says in str(store._write_error(sqlite3.OperationalError(message)))

@@ -228,3 +228,30 @@ def test_snapshots_fall_evenly_between_the_initial_and_final_weights():
     assert snapshot_steps(100, 3) == {25, 50, 75}
     assert snapshot_steps(2, 5) == {1}  # a short run keeps what it has steps for
     assert snapshot_steps(100, 0) == set()
+
+
+def test_a_store_that_turns_read_only_mid_run_ends_it_failed_with_the_reason(store, monkeypatch):
+    """The disk goes read-only (or fills) during training: the worker does not crash on its
+    own error handler; it returns, saying why, and what was recorded before stays readable."""
+    import sqlite3
+
+    from resnet_viz.store import runstore
+
+    cfg = TrainConfig().with_overrides({**TINY, "epochs": 2, "log_every": 1})
+    run_id = record_run(store, cfg)
+    trainer = Trainer(cfg, store, run_id)
+    real, between = sqlite3.connect, trainer._between_steps
+
+    def read_only_after_step_2():
+        if trainer.step == 2:
+            monkeypatch.setattr(
+                runstore.sqlite3, "connect",
+                lambda path, *a, **k: real(f"file:{path}?mode=ro", *a, uri=True, **k),
+            )  # fmt: skip
+        between()
+
+    trainer._between_steps = read_only_after_step_2
+    summary = trainer.run()
+    assert summary["status"] == "failed" and "is read-only" in summary["reason"]
+    steps, _ = store.scalars(run_id, "train/loss")
+    assert list(steps[:1]) == [1]  # the first step's record is kept
