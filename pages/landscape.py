@@ -16,6 +16,7 @@ from resnet_viz.figures.landscape import (
 )
 from resnet_viz.landscape import basin, twins_reading
 from resnet_viz.landscape.run import MAX_STEPS, Settings, record_landscapes, record_sharpness
+from resnet_viz.landscape.trajectory import MIN_SNAPSHOTS
 
 ui.route_through_app()
 
@@ -189,7 +190,8 @@ def trajectory_section(run, named: dict[str, dict]) -> None:
     paths = {n: p["trajectory"] for n, p in named.items() if "trajectory" in p}
     if not paths:
         st.caption(
-            "This run kept no weight snapshots during training, so its path cannot be drawn. "
+            f"This run kept no weight snapshots (or fewer than {MIN_SNAPSHOTS}) during training, "
+            "so its path cannot be drawn. "
             "Skip Lab experiments keep them; for other runs set Weight snapshots on the Train page "
             "(10 is plenty), or `python -m resnet_viz.train --set snapshots=10`."
         )
@@ -205,7 +207,7 @@ def trajectory_section(run, named: dict[str, dict]) -> None:
         f"the path's movement — {shares}; the rest of it is not in the picture."
     )
     if missing := [n for n in named if n not in paths]:
-        st.caption(f"No snapshots were kept for {', '.join(missing)}.")
+        st.caption(f"Fewer than {MIN_SNAPSHOTS} snapshots were kept for {', '.join(missing)}.")
 
 
 def sharpness_table(run, members: list[int]) -> None:

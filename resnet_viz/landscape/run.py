@@ -23,7 +23,7 @@ from ..store import RunStore
 from .directions import filter_normalized_direction
 from .hessian import sharpness
 from .surface import grid, linear_path, loss_surface
-from .trajectory import pca_directions
+from .trajectory import MIN_SNAPSHOTS, pca_directions
 
 PATH_POINTS = 31  # along the linear path from the initial weights, α from −0.25 to 1.25
 MAX_STEPS = 101  # 10,201 points: beyond that a laptop would be at it for hours
@@ -121,8 +121,9 @@ def record_landscapes(
     # runs from before the trainer kept initial weights (or snapshots) have no path (trajectory)
     has_path = {m: starts[m].exists() for m in members}
     snaps = {m: store.snapshots(run_id, m) if has_path[m] else [] for m in members}
+    walked = {m: len(snaps[m]) >= MIN_SNAPSHOTS for m in members}
     points = settings.steps**2
-    work = sum(points + PATH_POINTS * has_path[m] + points * (len(snaps[m]) >= 1) for m in members)
+    work = sum(points + PATH_POINTS * has_path[m] + points * walked[m] for m in members)
     done = 0
 
     def tick(base: int) -> Callable[[int, int], None]:
@@ -157,10 +158,11 @@ def record_landscapes(
             if has_path[m]:
                 initial, _ = load_checkpoint(starts[m])
                 alphas = torch.linspace(-0.25, 1.25, PATH_POINTS)
-                path = linear_path(nets[m], initial, x, y, alphas)  # 31 points: no ticks
+                path = linear_path(nets[m], initial, x, y, alphas)  # one report, at its end
                 payload["path"] = {"alpha": alphas.tolist(), "loss": path.tolist()}
                 done += PATH_POINTS
-                if snaps[m]:
+                tick(done)(0, work)
+                if walked[m]:
                     weights = [initial] + [load_checkpoint(p)[0] for _, p in snaps[m]]
                     steps = [0] + [s for s, _ in snaps[m]] + [loaded[m][1].get("step", run.step)]
                     payload["trajectory"] = _trajectory(

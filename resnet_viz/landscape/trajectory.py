@@ -20,6 +20,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+# Snapshots besides the initial and final weights a path needs: with the initial weights, three
+# points away from the final ones, which span a plane (two span only a line).
+MIN_SNAPSHOTS = 2
+
 
 @dataclass(frozen=True)
 class Trajectory:

@@ -178,3 +178,20 @@ def test_sharpness_is_measured_and_stored_per_member(twins):
         abs(payload["min_eigenvalue"] / payload["max_eigenvalue"])
     )
     assert store.analyses(run_id, keys.SHARPNESS) == {1: payload}
+
+
+def test_a_single_snapshot_is_too_few_for_a_path_and_the_rest_is_still_drawn(tmp_path):
+    """One snapshot and the initial weights span only a line: no trajectory, no error."""
+    store = RunStore(tmp_path / "runs")
+    cfg = TrainConfig().with_overrides(
+        {**TINY, "data.train_size": 192, "data.image_size": 16, "analyses": "", "snapshots": 1}
+    )
+    run_id = record_run(store, cfg)
+    Trainer(cfg, store, run_id).run()
+    assert len(store.snapshots(run_id, 0)) == 1
+    done = []
+    (payload,) = record_landscapes(
+        store, run_id, [0], SMALL, progress=lambda a, b: done.append((a, b))
+    ).values()
+    assert "trajectory" not in payload and "path" in payload
+    assert done[-1] == (9 + 31, 9 + 31)  # the work counted is the work done
