@@ -5,7 +5,6 @@ import streamlit as st
 
 from resnet_viz import keys, ui
 from resnet_viz.devices import pick_device
-from resnet_viz.errors import ResNetVizError
 from resnet_viz.figures.landscape import (
     contours,
     linear_path,
@@ -15,8 +14,9 @@ from resnet_viz.figures.landscape import (
     trajectory,
 )
 from resnet_viz.landscape import basin, twins_reading
-from resnet_viz.landscape.run import MAX_STEPS, Settings, record_landscapes, record_sharpness
+from resnet_viz.landscape.run import MAX_STEPS, Settings, stored_landscapes
 from resnet_viz.landscape.trajectory import MIN_SNAPSHOTS
+from resnet_viz.ui import landscapejobs
 
 ui.route_through_app()
 
@@ -78,64 +78,6 @@ def settings_form() -> Settings:
             value=1024 if accelerated else 256, key="land.images",
         )  # fmt: skip
     return Settings(steps=steps, span=span, images=images)
-
-
-def stored(run, members: list[int], settings: Settings) -> dict[int, dict]:
-    """The members' surfaces already in the store with these settings."""
-    found = ui.store().analyses(run.id, keys.LANDSCAPE)
-    want = {"steps": settings.steps, "span": settings.span, "seed": settings.seed}
-    return {
-        m: p
-        for m, p in found.items()
-        if m in members
-        and all(p.get(k) == v for k, v in want.items())
-        and p.get("images") == min(settings.images, run.config.data.train_size or settings.images)
-    }
-
-
-CANCELLED = "land.cancelled"  # session state: what the user cancelled, to say so once
-
-
-def cancel(what: str) -> None:
-    st.session_state[CANCELLED] = what
-
-
-def compute(run, members: list[int], settings: Settings) -> None:
-    """The surfaces, coarse first: each member's map is drawn as soon as its coarse grid is
-    done and redrawn refined. Cancel (any click, in fact) stops the script at its next progress
-    update; members already finished are kept in the store."""
-    names = run.config.member_names()
-    with st.status("Computing the landscape…", expanded=True) as status:
-        st.button("Cancel", icon=":material/cancel:", key="land.cancel", on_click=cancel,
-                  args=("landscape",))  # fmt: skip
-        bar = st.progress(0.0, text="Evaluating the grid…")
-        slot = st.empty()
-        drawn = [0]
-
-        def tick(done: int, total: int) -> None:
-            bar.progress(done / total, text=f"Evaluating: {done:,} of {total:,} forward passes")
-
-        def update(payloads: dict[int, dict]) -> None:
-            drawn[0] += 1
-            named = {names[m]: p for m, p in sorted(payloads.items())}
-            with slot.container():
-                ui.plot(st, contours(named), key=f"land.partial.{drawn[0]}")
-                coarse = [n for n, p in named.items() if p.get("coarse")]
-                if coarse:
-                    side = len(next(p for p in named.values() if p.get("coarse"))["axis"])
-                    st.caption(
-                        f"A first {side}×{side} grid for {', '.join(coarse)}; refining to "
-                        f"{settings.steps}×{settings.steps} in place."
-                    )
-
-        try:
-            record_landscapes(ui.store(), run.id, members, settings, progress=tick, update=update)
-        except ResNetVizError as err:
-            status.update(label="Could not compute the landscape", state="error")
-            st.error(ui.md(err), icon=":material/error:")
-            return
-        status.update(label="Computed the landscape.", state="complete", expanded=False)
-    st.rerun()
 
 
 def show(run, payloads: dict[int, dict]) -> None:
@@ -223,7 +165,7 @@ def sharpness_table(run, members: list[int]) -> None:
     if missing := [m for m in members if m not in found]:
         label = f"Measure the sharpness of {', '.join(names[m] for m in missing)}"
         if st.button(label, icon=":material/speed:", key="land.sharpness"):
-            measure_sharpness(run, missing)
+            landscapejobs.measure_sharpness(run, missing)
     if found:
         st.dataframe(
             {
@@ -239,24 +181,6 @@ def sharpness_table(run, members: list[int]) -> None:
                 for k in ("λmax", "λmin", "|λmin / λmax|", "trace (estimate)")
             },
         )
-
-
-def measure_sharpness(run, members: list[int]) -> None:
-    with st.status("Hessian-vector products… about half a minute per member on a CPU",
-                   expanded=True) as status:  # fmt: skip
-        st.button("Cancel", icon=":material/cancel:", key="land.sharpness.cancel",
-                  on_click=cancel, args=("sharpness",))  # fmt: skip
-        bar = st.progress(0.0)
-        try:
-            record_sharpness(
-                ui.store(), run.id, members,
-                progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total}"),
-            )  # fmt: skip
-        except ResNetVizError as err:
-            status.update(label="Could not measure the sharpness", state="error")
-            st.error(ui.md(err), icon=":material/error:")
-            return
-    st.rerun()
 
 
 def reading(run, payloads: dict[int, dict]) -> None:
@@ -303,13 +227,8 @@ chosen = st.multiselect(
 )  # fmt: skip
 settings = settings_form()
 members = [names.index(n) for n in chosen]
-if what := st.session_state.pop(CANCELLED, None):
-    st.info(
-        f"Cancelled the {what}: members finished before the click are kept; compute the rest "
-        "when you like.",
-        icon=":material/cancel:",
-    )
-have = stored(run, members, settings)
+landscapejobs.said_cancelled()
+have = stored_landscapes(ui.store(), run, members, settings)
 missing = [m for m in members if m not in have]
 if missing:
     points = settings.steps**2 * len(missing)
@@ -318,7 +237,7 @@ if missing:
         f"{points:,} grid points, each a forward pass of {settings.images} images."
     )
     if st.button("Compute the landscape", type="primary", icon=":material/landscape:"):
-        compute(run, missing, settings)
+        landscapejobs.compute(run, missing, settings)
 if have:
     show(run, have)
 if members:

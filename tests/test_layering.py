@@ -62,6 +62,7 @@ ALLOWED: dict[str, set[str]] = {
         "figures",
         "images",
         "keys",
+        "landscape",
         "models",
         "store",
         "train",

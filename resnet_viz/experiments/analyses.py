@@ -27,7 +27,7 @@ from torch import nn
 from .. import keys
 from ..archs import CIFAR_ARCHS
 from ..config import TrainConfig
-from ..landscape import sharpness
+from ..landscape import sharpness_record
 from .lesion import lesion_study
 from .shattering import gradient_correlation, shattering_by_depth
 
@@ -115,16 +115,10 @@ def analyse(
         if keys.SHARPNESS in cfg.analyses and train is not None:
             yield f"Sharpness of {m.name}…"
             tx, ty = _images(train(), SHARPNESS_IMAGES)
-            found = sharpness(
-                m.model, tx, ty, steps=SHARPNESS_STEPS, samples=SHARPNESS_SAMPLES,
-                generator=torch.Generator().manual_seed(cfg.seed),
-            )  # fmt: skip
-            yield Finding(
-                m.index,
-                keys.SHARPNESS,
-                {**found.to_dict(), "images": len(ty), "steps": SHARPNESS_STEPS,
-                 "samples": SHARPNESS_SAMPLES},
-            )  # fmt: skip
+            found = sharpness_record(
+                m.model, tx, ty, steps=SHARPNESS_STEPS, samples=SHARPNESS_SAMPLES, seed=cfg.seed
+            )
+            yield Finding(m.index, keys.SHARPNESS, found)
             yield Finding(m.index, keys.TRAIN_FIT, train_fit(m.model, train(), FIT_IMAGES))
         if keys.LESION in cfg.analyses:
             yield f"Lesion study of {m.name}…"

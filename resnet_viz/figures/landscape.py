@@ -54,6 +54,37 @@ def _colourbar(lo: float, hi: float) -> dict:
     return {"title": {"text": "loss"}, **log_ticks(lo, hi)}
 
 
+def _loss_map(
+    x: Any,
+    y: Any,
+    loss: Any,
+    zrange: tuple[float, float],
+    scale: bool,
+    axes: tuple[str, str],
+    name: str,
+) -> go.Contour:
+    """One member's loss on a grid (``loss[i][j]`` at ``x[i]``, ``y[j]``) as a contour map in
+    log₁₀ loss on the shared ``zrange``, hover in loss; ``scale``: draw the colour bar."""
+    values = np.asarray(loss, dtype=float)
+    lo, hi = zrange
+    return go.Contour(
+        x=x,
+        y=y,
+        z=np.log10(np.clip(values, 1e-12, None)).T,  # rows of z are y, columns x
+        zmin=lo,
+        zmax=hi,
+        colorscale=SEQUENTIAL,
+        ncontours=20,
+        contours={"coloring": "heatmap"},
+        showscale=scale,
+        colorbar=_colourbar(lo, hi),
+        customdata=values.T,
+        hovertemplate=f"{axes[0]} %{{x:.2f}}, {axes[1]} %{{y:.2f}}: loss %{{customdata:.3g}}"
+        f"<extra>{name}</extra>",
+        name=name,
+    )
+
+
 def contours(payloads: Mapping[str, Payload], *, height: int = 380) -> go.Figure:
     """One contour map per member, side by side, on one log colour scale; the trained point
     (the centre) marked with a cross."""
@@ -62,29 +93,11 @@ def contours(payloads: Mapping[str, Payload], *, height: int = 380) -> go.Figure
     lo, hi = log_range(payloads) if payloads else (0.0, 1.0)
     for k, name in enumerate(names, start=1):
         p = payloads[name]
-        axis = p["axis"]
-        z = np.log10(np.clip(np.asarray(p["loss"], dtype=float), 1e-12, None))
         fig.add_trace(
-            go.Contour(
-                x=axis,
-                y=axis,
-                z=z.T,  # rows of z are y (direction 2), columns x (direction 1)
-                zmin=lo,
-                zmax=hi,
-                colorscale=SEQUENTIAL,
-                ncontours=20,
-                contours={"coloring": "heatmap"},
-                showscale=k == len(names),
-                colorbar=_colourbar(lo, hi),
-                customdata=np.asarray(p["loss"], dtype=float).T,
-                hovertemplate="δ₁ %{x:.2f}, δ₂ %{y:.2f}: loss %{customdata:.3g}<extra>"
-                + name
-                + "</extra>",
-                name=name,
-            ),
-            row=1,
-            col=k,
-        )
+            _loss_map(p["axis"], p["axis"], p["loss"], (lo, hi), k == len(names), ("δ₁", "δ₂"),
+                      name),
+            row=1, col=k,
+        )  # fmt: skip
         fig.add_trace(
             go.Scatter(
                 x=[0],
@@ -215,16 +228,9 @@ def trajectory(payloads: Mapping[str, Payload], *, height: int = 400) -> go.Figu
     lo, hi = log_range(payloads) if payloads else (0.0, 1.0)
     for k, name in enumerate(names, start=1):
         p = payloads[name]
-        loss = np.asarray(p["loss"], dtype=float)
         fig.add_trace(
-            go.Contour(
-                x=p["x"], y=p["y"], z=np.log10(np.clip(loss, 1e-12, None)).T,
-                zmin=lo, zmax=hi, colorscale=SEQUENTIAL, ncontours=20,
-                contours={"coloring": "heatmap"}, showscale=k == len(names),
-                colorbar=_colourbar(lo, hi), customdata=loss.T,
-                hovertemplate="PC 1 %{x:.2f}, PC 2 %{y:.2f}: loss %{customdata:.3g}"
-                f"<extra>{name}</extra>",
-            ),
+            _loss_map(p["x"], p["y"], p["loss"], (lo, hi), k == len(names), ("PC 1", "PC 2"),
+                      name),
             row=1, col=k,
         )  # fmt: skip
         xs, ys = zip(*p["points"], strict=True)

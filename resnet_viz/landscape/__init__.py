@@ -3,7 +3,14 @@ Neural Nets", NeurIPS 2018): filter-normalised random directions and the loss on
 points along them, and the sharpness of the minimum (Hessian eigenvalues and trace)."""
 
 from .directions import filter_normalized_direction, same_shapes
-from .hessian import Sharpness, hutchinson_trace, sharpness, spectrum, top_eigenvalue
+from .hessian import (
+    Sharpness,
+    hutchinson_trace,
+    sharpness,
+    sharpness_record,
+    spectrum,
+    top_eigenvalue,
+)
 from .reading import Basin, basin, twins_reading
 from .surface import grid, linear_path, loss_surface, loss_surface_loop
 
@@ -19,6 +26,7 @@ __all__ = [
     "loss_surface_loop",
     "same_shapes",
     "sharpness",
+    "sharpness_record",
     "spectrum",
     "top_eigenvalue",
     "twins_reading",

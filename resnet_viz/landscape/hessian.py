@@ -15,7 +15,7 @@ large values mean strong negative curvature, a chaotic surface.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -37,12 +37,7 @@ class Sharpness:
 
     def to_dict(self) -> dict[str, float]:
         """The record the run store keeps (``keys.SHARPNESS``), ratio included."""
-        return {
-            "max_eigenvalue": self.max_eigenvalue,
-            "min_eigenvalue": self.min_eigenvalue,
-            "ratio": self.ratio,
-            "trace": self.trace,
-        }
+        return {**asdict(self), "ratio": self.ratio}
 
 
 def _dot(a: Vectors, b: Vectors) -> Tensor:
@@ -188,3 +183,23 @@ def sharpness(
         return spectrum(hvp, params, steps=steps, samples=samples, generator=generator)
     finally:
         model.train(was_training)
+
+
+def sharpness_record(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    steps: int,
+    samples: int,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, float]:
+    """:func:`sharpness` with a generator seeded by ``seed``, as the run store keeps it
+    (``keys.SHARPNESS``): the spectrum's ends, their ratio and the trace, with the images,
+    Lanczos steps and Hutchinson samples it was measured with."""
+    found = sharpness(
+        model, images, labels, steps=steps, samples=samples,
+        generator=torch.Generator().manual_seed(seed), progress=progress,
+    )  # fmt: skip
+    return {**found.to_dict(), "images": len(labels), "steps": steps, "samples": samples}

@@ -21,7 +21,7 @@ from ..data import load_dataset
 from ..errors import InputError, ResourceError
 from ..store import RunStore
 from .directions import filter_normalized_direction
-from .hessian import sharpness
+from .hessian import sharpness_record
 from .surface import grid, linear_path, loss_surface
 from .trajectory import MIN_SNAPSHOTS, pca_directions
 
@@ -60,6 +60,22 @@ def member_indices(store: RunStore, run_id: str, names: Sequence[str] = ()) -> l
     if missing:
         raise InputError(f"{run_id} has no member {', '.join(missing)}; it has {all_names}.")
     return [all_names.index(n) for n in names]
+
+
+def stored_landscapes(
+    store: RunStore, run, members: Sequence[int], settings: Settings
+) -> dict[int, dict]:
+    """The members' surfaces already in the store, computed with these settings (a coarse
+    grid is never stored, so each is complete)."""
+    found = store.analyses(run.id, keys.LANDSCAPE)
+    want = {"steps": settings.steps, "span": settings.span, "seed": settings.seed}
+    return {
+        m: p
+        for m, p in found.items()
+        if m in members
+        and all(p.get(k) == v for k, v in want.items())
+        and p.get("images") == min(settings.images, run.config.data.train_size or settings.images)
+    }
 
 
 @contextmanager
@@ -241,16 +257,9 @@ def record_sharpness(
             if progress is not None:
                 progress(base + done, len(members) * per_member)
 
-        s = sharpness(
-            model, x, y, steps=steps, samples=samples,
-            generator=torch.Generator().manual_seed(seed), progress=tick,
-        )  # fmt: skip
-        payload = {
-            **s.to_dict(),
-            "images": len(y),
-            "steps": steps,
-            "samples": samples,
-        }
+        payload = sharpness_record(
+            model, x, y, steps=steps, samples=samples, seed=seed, progress=tick
+        )
         store.put_analysis(run_id, m, keys.SHARPNESS, payload)
         out[m] = payload
     return out

@@ -228,7 +228,7 @@ class RunStore:
     def snapshots(self, run_id: str, member: int = 0) -> list[tuple[int, Path]]:
         """Member ``member``'s kept weight snapshots as ``(step, path)``, in step order."""
         found = []
-        for path in self.run_dir(run_id).glob(f"model-{member}-step-*.safetensors"):
+        for path in self.run_dir(run_id).glob("*.safetensors"):
             if (m := SNAPSHOT_NAME.fullmatch(path.name)) and int(m.group(1)) == member:
                 found.append((int(m.group(2)), path))
         return sorted(found)

@@ -403,12 +403,14 @@ class Trainer:
             return
         trained = [Trained(m.index, m.name, m.model) for m in self.members if m.diverged_at is None]
         on_cpu = self.device.type == "cpu"
-        train = Batches(
-            data.train, 512, mean=data.mean, std=data.std, device=self.device, shuffle=False
-        )
+        train = None
+        if keys.SHARPNESS in self.cfg.analyses:  # another copy of the training set on the device
+            train = Batches(
+                data.train, 512, mean=data.mean, std=data.std, device=self.device, shuffle=False
+            ).epoch
         found = analyse(
             self.cfg, trained, val.epoch(), num_classes=data.num_classes, on_cpu=on_cpu,
-            train=train.epoch,
+            train=train,
         )  # fmt: skip
         for item in found:
             if isinstance(item, Finding):
