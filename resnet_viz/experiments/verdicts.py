@@ -379,7 +379,8 @@ def overfitting(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -
     if a not in fit or b not in fit:
         return Verdict(None, "No training-set accuracy was measured: the run ended before its "
                              "analyses (stopped, or a member diverged).")  # fmt: skip
-    val = {i: _last(store, run_id, keys.VAL_ACC, i) for i in (a, b)}
+    last = store.latest_and_best(run_id, keys.VAL_ACC, (a, b))
+    val = {i: math.nan if last[i][0] is None else last[i][0] for i in (a, b)}
     train = {i: fit[i]["accuracy"] for i in (a, b)}
     gap = {i: train[i] - val[i] for i in (a, b)}
     names = cfg.member_names()
@@ -423,11 +424,6 @@ def overfitting(store: RunStore, run_id: str, cfg: TrainConfig, summary: dict) -
                     "filter-normalised surfaces for this reason: see the Landscape page."
                 )
     return Verdict(closes, text + note, figures)
-
-
-def _last(store: RunStore, run_id: str, key: str, member: int) -> float:
-    _, values = store.scalars(run_id, key, member)
-    return float(values[-1]) if len(values) else math.nan
 
 
 VERDICTS: dict[str, Callable[[RunStore, str, TrainConfig, dict], Verdict]] = {

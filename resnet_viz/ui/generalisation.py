@@ -20,11 +20,12 @@ def generalisation(store: RunStore, run: RunRecord, names: list[str]) -> None:
         return
     sharp = store.analyses(run.id, keys.SHARPNESS)
     members = run.config.members
-    rows = {}
-    for i, fit in sorted(fits.items()):
-        _, val = store.scalars(run.id, keys.VAL_ACC, i)
-        if i < len(names) and len(val):
-            rows[i] = (fit["accuracy"], float(val[-1]))
+    last = store.latest_and_best(run.id, keys.VAL_ACC, sorted(fits))
+    rows = {
+        i: (fit["accuracy"], last[i][0])
+        for i, fit in sorted(fits.items())
+        if i < len(names) and last[i][0] is not None
+    }
     if not rows:
         return
     st.subheader("Generalisation")
