@@ -7,7 +7,7 @@ PORT ?= 8501
 # Root installs system packages directly; others go through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format bench assets chromium clean
+.PHONY: run classroom test lint format bench assets chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
 
 run: $(VENV)/.app
 	$(BIN)/python -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT)
+
+# A class on the same network: every interface, a presenter link (printed) and viewers.
+classroom: $(VENV)/.app
+	$(BIN)/python -m resnet_viz.classroom --port $(PORT)
 
 # Debian's Chromium drives the real-browser tests (Playwright cannot download browsers here).
 chromium:

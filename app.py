@@ -33,4 +33,5 @@ pages = [
 ]
 page = st.navigation(pages)
 ui.presentation_switch()  # the sidebar's Presentation mode, on every page
+ui.roles.sidebar()  # in classroom mode: presenter or viewer
 page.run()

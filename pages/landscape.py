@@ -164,8 +164,10 @@ def sharpness_table(run, members: list[int]) -> None:
     found = {m: p for m, p in ui.store().analyses(run.id, keys.SHARPNESS).items() if m in members}
     if missing := [m for m in members if m not in found]:
         label = f"Measure the sharpness of {', '.join(names[m] for m in missing)}"
-        if st.button(label, icon=":material/speed:", key="land.sharpness"):
+        refusal = ui.roles.compute_refusal()
+        if st.button(label, icon=":material/speed:", key="land.sharpness", disabled=bool(refusal)):
             landscapejobs.measure_sharpness(run, missing)
+        ui.roles.refused(refusal)
     if found:
         st.dataframe(
             {
@@ -236,7 +238,15 @@ if missing:
         f"Not computed yet for {', '.join(names[m] for m in missing)} with these settings: "
         f"{points:,} grid points, each a forward pass of {settings.images} images."
     )
-    if st.button("Compute the landscape", type="primary", icon=":material/landscape:"):
+    refusal = ui.roles.compute_refusal()
+    asked = st.button(
+        "Compute the landscape",
+        type="primary",
+        icon=":material/landscape:",
+        disabled=bool(refusal),
+    )
+    ui.roles.refused(refusal)
+    if asked:
         landscapejobs.compute(run, missing, settings)
 if have:
     show(run, have)

@@ -37,6 +37,14 @@ def best_val(run) -> float | None:
     return best
 
 
+def queue_place(run) -> str:
+    """A queued run's status says where in the queue it is (1 = next to start)."""
+    if run.status != "queued":
+        return run.status
+    ahead = store.queue_position(run.id)
+    return "queued" if ahead is None else f"queued · #{ahead + 1}"
+
+
 def started(run) -> str:
     return dt.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M")
 
@@ -57,7 +65,7 @@ def follow_the_runs(ids: list[str]) -> None:
 rows = [
     {
         "name": r.name,
-        "status": r.status,
+        "status": queue_place(r),
         "setup": r.config.describe(),
         "best val acc": ui.percent(best_val(r)),
         "duration (s)": round(r.duration, 1) if r.duration is not None else None,
@@ -115,7 +123,10 @@ def legend_names(chosen: list) -> dict[str, str]:
     }
 
 
-if chosen:
+if chosen and (refusal := ui.roles.delete_refusal()):
+    st.button(f"Delete {len(chosen)} selected", icon=":material/delete:", disabled=True)
+    ui.roles.refused(refusal)
+elif chosen:
     with st.popover(f"Delete {len(chosen)} selected", icon=":material/delete:"):
         st.markdown(
             "Deletes the records and checkpoints of:\n\n"

@@ -45,6 +45,9 @@ SHATTERING = "shattering"
 SHATTERING_DEPTH = "shattering_depth"
 RUN_LEVEL = -1  # the member index of analyses that belong to the run, not to one member
 
+# ---- settings every session reads (the store's settings table) -------------------------------
+EVERYONE_TRAINS = "classroom.everyone_trains"  # "1": a classroom's viewers may start runs too
+
 # ---- files in a run's folder -------------------------------------------------------------------
 WORKER_LOG = "worker.log"
 

@@ -50,9 +50,11 @@ ALLOWED: dict[str, set[str]] = {
         "store",
     },
     "figures": {"activations", "controls", "experiments", "explain", "keys", "store"},
+    "classroom": {"keys", "store"},
     "ui": {
         "activations",
         "archs",
+        "classroom",
         "config",
         "controls",
         "devices",

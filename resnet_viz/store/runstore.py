@@ -49,7 +49,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL, started REAL, ended REAL,
     heartbeat REAL, status TEXT NOT NULL, reason TEXT, config TEXT NOT NULL, device TEXT,
-    host TEXT, pid INTEGER, step INTEGER DEFAULT 0, total_steps INTEGER, summary TEXT
+    host TEXT, pid INTEGER, step INTEGER DEFAULT 0, total_steps INTEGER, summary TEXT,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS members (
     run_id TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, config TEXT NOT NULL,
@@ -80,7 +81,10 @@ CREATE TABLE IF NOT EXISTS analyses (
     run_id TEXT NOT NULL, member INTEGER NOT NULL, kind TEXT NOT NULL, t REAL NOT NULL,
     payload TEXT NOT NULL, PRIMARY KEY (run_id, member, kind)
 );
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Columns added after the first stores were written: (table, column, declaration).
+_ADDED_COLUMNS = (("runs", "owner", "TEXT"),)
 
 
 def default_runs_dir() -> Path:
@@ -105,6 +109,7 @@ class RunRecord:
     total_steps: int | None
     summary: dict[str, Any] | None
     members: tuple[str, ...]
+    owner: str | None = None  # who started it, in classroom mode (a viewer's address)
 
     @property
     def active(self) -> bool:
@@ -156,6 +161,10 @@ class RunStore:
         self.db_path = self.root / "runs.db"
         with self._connect() as con:
             con.executescript(_SCHEMA)
+            for table, column, decl in _ADDED_COLUMNS:
+                have = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     # ---- connections ------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -237,15 +246,17 @@ class RunStore:
         return self.checkpoint_path(run_id, member).exists()
 
     # ---- runs -------------------------------------------------------------------------------
-    def create_run(self, cfg: TrainConfig) -> str:
-        """Record a queued run of ``cfg`` and its cohort members; returns the new run id."""
+    def create_run(self, cfg: TrainConfig, *, owner: str | None = None) -> str:
+        """Record a queued run of ``cfg`` and its cohort members; returns the new run id.
+        ``owner``: who asked for it, where that matters (a classroom's viewers)."""
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         now = time.time()
         members = zip(cfg.member_names(), cfg.members, strict=True)
         with self._tx() as con:
             con.execute(
-                "INSERT INTO runs (id, name, created, status, config) VALUES (?, ?, ?, ?, ?)",
-                (run_id, cfg.name, now, "queued", cfg.to_json()),
+                "INSERT INTO runs (id, name, created, heartbeat, status, config, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, cfg.name, now, now, "queued", cfg.to_json(), owner),
             )
             con.executemany(
                 "INSERT INTO members (run_id, idx, name, config) VALUES (?, ?, ?, ?)",
@@ -256,6 +267,71 @@ class RunStore:
             )
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
+
+    # ---- the queue: at most ``limit`` runs train at once, the rest wait in creation order ----
+    def claim(self, run_id: str, limit: int) -> int | None:
+        """Take a training slot for queued run ``run_id`` if it is its turn, and beat its
+        heart either way. 0: taken (the run is now ``running``); n > 0: n runs are ahead of it;
+        None: it is not queued any more (cancelled, or marked interrupted)."""
+        now = time.time()
+        with self._tx() as con:
+            queued = [
+                r[0]
+                for r in con.execute(
+                    "SELECT id FROM runs WHERE status='queued' ORDER BY created, id"
+                )
+            ]
+            if run_id not in queued:
+                return None
+            (running,) = con.execute("SELECT COUNT(*) FROM runs WHERE status='running'").fetchone()
+            place = queued.index(run_id)
+            if place < limit - running:
+                con.execute(
+                    "UPDATE runs SET status='running', heartbeat=?, host=?, pid=? WHERE id=?",
+                    (now, socket.gethostname(), os.getpid(), run_id),
+                )
+                return 0
+            con.execute("UPDATE runs SET heartbeat=? WHERE id=?", (now, run_id))
+            return place - max(0, limit - running) + 1
+
+    def queue_position(self, run_id: str) -> int | None:
+        """How many runs wait ahead of queued run ``run_id`` (None when it is not queued)."""
+        with self._read() as con:
+            queued = [
+                r[0]
+                for r in con.execute(
+                    "SELECT id FROM runs WHERE status='queued' ORDER BY created, id"
+                )
+            ]
+        return queued.index(run_id) if run_id in queued else None
+
+    def free_slots(self, limit: int) -> int:
+        """Training slots free for the first queued run (``limit`` minus runs training)."""
+        with self._read() as con:
+            (running,) = con.execute("SELECT COUNT(*) FROM runs WHERE status='running'").fetchone()
+        return max(0, limit - running)
+
+    def cancel(self, run_id: str, reason: str) -> bool:
+        """End a run that is still queued as ``stopped`` (its waiting worker then exits);
+        False when it had already started or ended."""
+        now = time.time()
+        with self._tx() as con:
+            cur = con.execute(
+                "UPDATE runs SET status='stopped', reason=?, ended=?, heartbeat=? "
+                "WHERE id=? AND status='queued'",
+                (reason, now, now, run_id),
+            )
+            return cur.rowcount > 0
+
+    # ---- settings shared by every session (a classroom's "everyone may train") ---------------
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        with self._read() as con:
+            row = con.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def put_setting(self, key: str, value: str) -> None:
+        with self._tx() as con:
+            con.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
 
     def mark_started(
         self, run_id: str, *, device: str, total_steps: int, pid: int | None = None
@@ -310,7 +386,7 @@ class RunStore:
         with self._read() as con:
             rows = con.execute(
                 "SELECT id, name, status, reason, created, started, ended, heartbeat, config, "
-                f"device, host, pid, step, total_steps, summary FROM runs {where}",
+                f"device, host, pid, step, total_steps, summary, owner FROM runs {where}",
                 args,
             ).fetchall()
             # Only the members of these runs: get_run is polled every second by each live view.
@@ -343,6 +419,7 @@ class RunStore:
                 total_steps=r[13],
                 summary=json.loads(r[14]) if r[14] else None,
                 members=tuple(names.get(r[0], ())),
+                owner=r[15],
             )
             for r in rows
         ]

@@ -8,6 +8,8 @@ run id, status, steps, seconds, per cohort member its final train loss and val a
 for Skip Lab experiments the verdict (did the published effect reproduce?).
 Exit status: 0 finished or stopped, 3 diverged, 1 failed or interrupted, 2 bad arguments.
 The app starts this same entry point with ``--run-id`` for a run it has already recorded.
+Every run waits in the store's queue first (``RESNET_VIZ_MAX_RUNS`` train at once), before
+torch is imported, so a queued worker stays small.
 """
 
 from __future__ import annotations
@@ -22,12 +24,9 @@ import time
 from pathlib import Path
 
 from .. import keys
-from ..data import load_dataset
 from ..errors import ConfigError
 from ..store import RunStore
-from .launcher import record_run
-from .presets import ALL_PRESETS, get_preset, preset_for_device
-from .trainer import Trainer
+from .launcher import record_run, wait_for_slot
 
 EXIT = {"finished": 0, "stopped": 0, "diverged": 3, "failed": 1, "interrupted": 1}
 
@@ -36,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m resnet_viz.train", description=__doc__.split("\n")[0]
     )
+    from .presets import ALL_PRESETS
+
     p.add_argument("--preset", default="default", help=f"one of: {', '.join(ALL_PRESETS)}")
     p.add_argument("--runs-dir", type=Path, default=None, help="run store (default ./runs)")
     p.add_argument(
@@ -94,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     store = RunStore(args.runs_dir)
     if args.wait_for_run:
+        from ..data import load_dataset
+        from .presets import get_preset
+
         # While idle, draw the default preset's dataset into the store's cache, so even the
         # first run in a new runs directory starts training at once.
         load_dataset(get_preset("default").data, cache_dir=store.root / ".cache")
@@ -109,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = run.config.validate()
             run_id = args.run_id
         else:
+            from .presets import preset_for_device
+
             cfg = preset_for_device(args.preset, args.overrides)
             if not any(o.partition("=")[0].strip() == "name" for o in args.overrides):
                 # As in the app: a single model is named after its setup, a cohort after its
@@ -120,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"run {run_id} → {store.root}", file=sys.stderr)
+    if not wait_for_slot(store, run_id, say=lambda text: print(text, file=sys.stderr)):
+        run = store.get_run(run_id)
+        print(json.dumps({"run_id": run_id, "status": run.status if run else "deleted"}))
+        return 0
+    from .trainer import Trainer  # torch: only now that this run may train
+
     summary = Trainer(cfg, store, run_id, progress=Progress()).run()
     if args.export and summary["status"] == "finished":
         args.export.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,10 @@
-"""Recording runs and starting their worker processes (used by the app and the CLI).
+"""Recording runs, queueing them, and starting their worker processes (the app and the CLI).
+
+At most :func:`max_runs` runs train at once, whoever started them: every run's worker first
+waits in the store's queue (:func:`wait_for_slot`, before it imports torch, so a waiting run
+costs a small Python process and no GPU memory) and starts training when its turn comes. The
+queue is the store's, so it holds the app, the CLI and any process calling :func:`launch`
+together, and outlives a restart of the app.
 
 The worker is ``python -m resnet_viz.train --run-id ID`` in its own process session, so a
 crash, an OOM kill or a Streamlit restart in one never takes the other down; a restarted app
@@ -13,30 +19,87 @@ stdin closes and it exits too. ``RESNET_VIZ_PREWARM=0`` turns spares off.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import keys
 from ..config import TrainConfig
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from ..store import RunStore
 
 # A worker writes a heartbeat at least every few seconds; after this long without one, and with
 # its process gone, a run is marked interrupted.
 STALE_AFTER_S = 20.0
 
+# How often a queued worker asks for its turn (and beats its heart).
+QUEUE_POLL_S = 1.0
+CANCELLED = "Cancelled while it waited in the queue; it never trained."
+
 _procs: dict[str, subprocess.Popen] = {}
 _spares: dict[str, subprocess.Popen] = {}  # runs dir → a warm worker waiting for a run id
 _lock = threading.Lock()
 
 
-def record_run(store: RunStore, cfg: TrainConfig) -> str:
+def record_run(store: RunStore, cfg: TrainConfig, *, owner: str | None = None) -> str:
     """Create the queued run record for ``cfg`` (one cohort member per model)."""
-    return store.create_run(cfg)
+    return store.create_run(cfg, owner=owner)
+
+
+def max_runs() -> int:
+    """How many runs may train at once: ``RESNET_VIZ_MAX_RUNS``, else one per GPU, else one.
+
+    GPUs are counted without importing torch (a queued worker must stay small): the devices
+    ``CUDA_VISIBLE_DEVICES`` names, or the ``/dev/nvidiaN`` device files.
+    """
+    text = os.environ.get("RESNET_VIZ_MAX_RUNS", "").strip()
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ConfigError(f"RESNET_VIZ_MAX_RUNS={text!r}: must be a whole number, 1 or more.")
+        return value
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        gpus = len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    else:
+        gpus = len([p for p in Path("/dev").glob("nvidia*") if re.fullmatch(r"nvidia\d+", p.name)])
+    return max(1, gpus)
+
+
+def wait_for_slot(
+    store: RunStore,
+    run_id: str,
+    *,
+    limit: int | None = None,
+    say: Callable[[str], None] | None = None,
+) -> bool:
+    """Wait until queued run ``run_id`` may train, and take its slot: True. False when it was
+    cancelled (or otherwise ended) while it waited. ``say`` hears each change of place."""
+    limit = limit or max_runs()
+    last_place, last_reap = None, 0.0
+    while True:
+        place = store.claim(run_id, limit)
+        if place == 0:
+            return True
+        if place is None:
+            return False
+        if say is not None and place != last_place:
+            ahead = f"{place} run{'s' * (place != 1)} ahead"
+            say(f"queued: {ahead}; at most {limit} train at once (RESNET_VIZ_MAX_RUNS)")
+        last_place = place
+        # Nobody else may be around to notice a dead worker whose slot this run waits for.
+        if time.monotonic() - last_reap > STALE_AFTER_S / 2:
+            reap_dead(store)
+            last_reap = time.monotonic()
+        time.sleep(QUEUE_POLL_S)
 
 
 def _worker_env(data_root: Path | None) -> dict[str, str]:
@@ -91,11 +154,17 @@ def _hand_to_spare(store: RunStore, run_id: str) -> subprocess.Popen | None:
     return spare
 
 
-def launch(store: RunStore, cfg: TrainConfig, *, data_root: Path | None = None) -> str:
-    """Record ``cfg`` and start its worker (a warm spare if one waits); returns the run id."""
+def launch(
+    store: RunStore, cfg: TrainConfig, *, data_root: Path | None = None, owner: str | None = None
+) -> str:
+    """Record ``cfg`` and start its worker, which waits in the queue for its turn (a warm
+    spare takes it when a slot is free now); returns the run id."""
     cfg.validate()
-    run_id = record_run(store, cfg)
-    proc = _hand_to_spare(store, run_id) if data_root is None else None
+    limit = max_runs()
+    run_id = record_run(store, cfg, owner=owner)
+    # A spare has torch imported (hundreds of MB): only worth it for a run that starts now.
+    use_spare = data_root is None and store.free_slots(limit) > 0
+    proc = _hand_to_spare(store, run_id) if use_spare else None
     if proc is None:
         with open(store.run_dir(run_id) / keys.WORKER_LOG, "ab") as log:
             proc = subprocess.Popen(
@@ -119,7 +188,9 @@ def exit_codes() -> dict[str, int | None]:
 
 
 def request_stop(store: RunStore, run_id: str) -> None:
-    store.add_control(run_id, "stop")
+    """Stop a training run at its next step, or cancel a queued one now."""
+    if not store.cancel(run_id, CANCELLED):
+        store.add_control(run_id, "stop")
 
 
 def refresh(store: RunStore) -> list[str]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .. import keys
 from ..config import DataConfig, ModelConfig, OptimConfig, TrainConfig, parse_member
-from ..devices import pick_device
 from ..errors import ConfigError
 
 
@@ -295,6 +295,14 @@ LAB_PRESETS: dict[str, Preset] = {
 
 
 ALL_PRESETS = {**PRESETS, **LAB_PRESETS}
+
+
+def pick_device(requested: str) -> tuple[Any, str]:
+    """:func:`resnet_viz.devices.pick_device`, imported when a preset is sized: listing presets
+    (the CLI's --help, a queued worker) must not import torch."""
+    from ..devices import pick_device as pick
+
+    return pick(requested)
 
 
 def preset_for_device(

@@ -2,6 +2,7 @@
 Runs and Skip Lab pages share, the pickers and page sections of Activations and Explain. Pages
 stay thin: widgets in, this and ``figures`` out."""
 
+from . import roles
 from .generalisation import generalisation
 from .look import plot, presentation_switch, presenting
 from .resources import store
@@ -20,6 +21,7 @@ __all__ = [
     "plot",
     "presentation_switch",
     "presenting",
+    "roles",
     "route_through_app",
     "show_run",
     "store",

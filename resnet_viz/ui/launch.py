@@ -12,14 +12,18 @@ from ..devices import pick_device
 from ..errors import ResNetVizError
 from ..train import launcher
 from ..train.estimate import estimate
+from . import roles
 from .resources import store
 from .text import md
 
 
 def _launch(cfg: TrainConfig) -> str | None:
     """Record ``cfg`` and start its worker; the run id, or ``None`` after saying why not."""
+    if refusal := roles.start_refusal():  # asked again: two quick clicks, two tabs
+        st.warning(md(refusal))
+        return None
     try:
-        run_id = launcher.launch(store(), cfg)
+        run_id = launcher.launch(store(), cfg, owner=roles.owner())
     except ResNetVizError as err:
         st.error(f"Cannot start: {md(err)}")
         return None
@@ -50,7 +54,11 @@ def start_row(
     left, right = st.columns([3, 1], vertical_alignment="center")
     if cfg is not None:
         left.markdown(summary(cfg))
-    start = right.button(label, icon=icon, type="primary", width="stretch", disabled=cfg is None)
+    refusal = roles.start_refusal()
+    start = right.button(
+        label, icon=icon, type="primary", width="stretch", disabled=cfg is None or bool(refusal)
+    )
+    roles.refused(refusal, right)
     if start and cfg is not None and (run_id := _launch(cfg)) is not None:
         _open(key, run_id)
         st.toast(f"Started {md(cfg.name)} ({run_id}).", icon=icon)
@@ -113,11 +121,14 @@ def twin_button(run_id: str) -> None:
         return  # a record from an older version that no longer validates: nothing to offer
     twin = cohort.cohort[0]
     kind = "plain" if twin.plain else "residual"
+    refusal = roles.start_refusal()
     clicked = st.button(
         f"Train again with its {kind} twin ({twin.label})",
         icon=":material/compare_arrows:",
         key="train.twin",
-        help="Starts a cohort in the Skip Lab: this setup and its twin in lockstep, same batches "
+        disabled=bool(refusal),
+        help=refusal  # the Start row above already says it in full
+        or "Starts a cohort in the Skip Lab: this setup and its twin in lockstep, same batches "
         "and the same initial weights, with live skip controls and a lesion study afterwards.",
     )
     if clicked and (new_id := _launch(cohort)) is not None:

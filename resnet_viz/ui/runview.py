@@ -12,9 +12,11 @@ from typing import TypeVar
 import streamlit as st
 
 from .. import keys
+from ..errors import ResNetVizError
 from ..figures.training import event_markers
 from ..store import Event, RunRecord, RunSnapshot, RunStore
-from ..train.launcher import refresh, request_stop
+from ..train.launcher import max_runs, refresh, request_stop
+from . import roles
 from .livecontrols import live_controls, member_table
 from .resources import store
 from .runcharts import Charts, blocks, curves, gradients
@@ -78,7 +80,7 @@ def _live(run_id: str, key: str, controls: bool) -> None:
     run = s.get_run(run_id)
     if run is None:
         st.rerun()
-    if run.active and run.step == 0:
+    if run.status == "running" and run.step == 0:
         run = _wait_for_first_step(s, run)
     _render(s, run, key, live=run.active, controls=controls)
     if not run.active:
@@ -131,7 +133,9 @@ def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool
     if snap.cohort:
         member_table(snap)
     training = run.active and (not run.total_steps or run.step < run.total_steps)
-    if controls and training:
+    if controls and training and run.status == "running" and (why := roles.steer_refusal(run)):
+        roles.refused(why)
+    elif controls and training and run.status == "running":
         sent = live_controls(snap, key)
         if sent is not None:
             snap.events = _wait_for_event(s, run, sent)
@@ -139,7 +143,9 @@ def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool
         st.caption(ANALYSING)
     events = snap.events
     markers = event_markers(events, [n for _, n in snap.members])
-    if run.step == 0 and run.active:
+    if run.status == "queued":
+        st.info(_queue_text(s, run), icon=":material/hourglass_empty:")
+    elif run.step == 0 and run.active:
         st.info(PREPARING)
     fast = f"{key}.charts_every_second"
     charts = Charts(key, run, live, len(events), every_second=st.session_state.get(fast, False))
@@ -165,6 +171,23 @@ def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool
     _events(events)
 
 
+def _queue_text(s: RunStore, run: RunRecord) -> str:
+    """Where a queued run stands, and what it waits for."""
+    ahead = s.queue_position(run.id) or 0
+    try:
+        limit = max_runs()
+    except ResNetVizError:
+        limit = 1
+    runs = f"{limit} run{'s' * (limit != 1)} train{'s' * (limit == 1)}"
+    waits = "runs wait" if ahead != 1 else "run waits"
+    place = "It is next" if ahead == 0 else f"{ahead} {waits} ahead of it"
+    return (
+        f"**Waiting in the queue.** On this machine {runs} at once (RESNET_VIZ_MAX_RUNS). "
+        f"{place}; it starts by itself when a slot frees, and its charts appear here then. "
+        "Cancel takes it out of the queue."
+    )
+
+
 def _events(events: list[Event]) -> None:
     with st.expander(f"Events ({len(events)})"):
         for e in events:
@@ -177,16 +200,23 @@ def _header(snap: RunSnapshot, key: str) -> None:
     top = st.columns([3, 1])
     top[0].markdown(f"### {icon} {md(run.name)} · `{run.id}`")
     top[0].caption(run.config.describe() + (f" · device {run.device}" if run.device else ""))
+    queued = run.status == "queued"
+    refusal = roles.steer_refusal(run) if run.active else None
     stop = run.active and top[1].button(
-        "Stop",
-        icon=":material/stop:",
+        "Cancel" if queued else "Stop",
+        icon=":material/cancel:" if queued else ":material/stop:",
         key=f"{key}.stop.{run.id}",
         type="primary",
         width="stretch",
+        disabled=bool(refusal),
     )
+    roles.refused(refusal, top[1])
     if stop:
         request_stop(snap.store, run.id)
-        st.toast("Stop requested; the worker stops at its next step.", icon=":material/stop:")
+        if queued:
+            st.toast("Cancelled: taken out of the queue.", icon=":material/cancel:")
+        else:
+            st.toast("Stop requested; the worker stops at its next step.", icon=":material/stop:")
     total = run.total_steps or 0
     elapsed = run.duration
     eta = None
@@ -196,6 +226,9 @@ def _header(snap: RunSnapshot, key: str) -> None:
     text = f"{run.status} · step {run.step:,}/{total:,}" + (
         f" · ETA {_fmt_seconds(eta)}" if eta is not None else ""
     )
+    if queued:
+        ahead = snap.store.queue_position(run.id) or 0
+        text = "queued · next in line" if ahead == 0 else f"queued · {ahead} ahead in line"
     st.progress(frac, text=text)
     best, who = _best_val_acc(snap)
     throughput = snap.latest(keys.THROUGHPUT).get(0)

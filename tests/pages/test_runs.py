@@ -305,7 +305,8 @@ def test_comparisons_name_runs_apart_and_colour_each(open_page, store, train_run
 
 
 def test_a_live_cohort_opened_from_runs_has_its_live_controls(open_page, store):
-    record_run(store, TrainConfig().with_overrides({"name": "pair", "cohort": "plain8"}))
+    run_id = record_run(store, TrainConfig().with_overrides({"name": "pair", "cohort": "plain8"}))
+    store.mark_started(run_id, device="cpu", total_steps=100)
     at = open_page(RUNS)
     select_rows(at, 0)
     assert not at.exception, at.exception

@@ -124,7 +124,8 @@ def test_members_table_says_no_bn_for_a_member_without_batchnorm(open_page, stor
 
 def test_live_controls_write_control_rows(open_page, store):
     cfg = TrainConfig().with_overrides({"cohort": "plain8", "name": "live"})
-    run_id = record_run(store, cfg)  # queued: the page shows it as live
+    run_id = record_run(store, cfg)
+    store.mark_started(run_id, device="cpu", total_steps=100)  # no worker: it stays live
     store.set_layers(run_id, 0, {"conv": ["conv1"], "block": ["layer1.0", "layer2.0", "layer3.0"]})
     at = open_page(LAB, query_params={"run": run_id})
     assert not at.exception
@@ -237,6 +238,7 @@ def test_unknown_run_warns(open_page):
 def test_a_fresh_skip_lab_offers_the_cohort_that_is_training(open_page, store):
     record_run(store, TrainConfig().with_overrides({"name": "single"}))
     cohort = record_run(store, TrainConfig().with_overrides({"name": "pair", "cohort": "plain8"}))
+    store.mark_started(cohort, device="cpu", total_steps=100)
     at = open_page(LAB)
 
     (offer,) = [i for i in at.info if "is training now" in i.value]

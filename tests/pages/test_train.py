@@ -316,16 +316,43 @@ def test_before_a_run_the_page_plots_the_chosen_learning_rate_schedule(open_page
 
 
 def test_active_run_has_stop_button_and_progress(open_page, store):
-    """A queued run (no worker yet) renders as live: Stop button and a 'preparing' note."""
+    """A started run with no step yet renders as live: Stop button and a 'preparing' note."""
     from resnet_viz.train.launcher import record_run
 
-    run_id = record_run(store, TrainConfig().with_overrides({"name": "waiting"}))
+    run_id = record_run(store, TrainConfig().with_overrides({"name": "starting"}))
+    store.mark_started(run_id, device="cpu", total_steps=100)
     at = open_page(TRAIN, query_params={"run": run_id})
 
     assert not at.exception
     assert [b.key for b in stop_buttons(at)] == [f"train.stop.{run_id}"]
     assert any("Preparing data and model" in i.value for i in at.info)
-    assert {m.label: m.value for m in at.metric}["Status"] == "queued"
+    assert {m.label: m.value for m in at.metric}["Status"] == "running"
+
+
+def test_a_queued_run_says_where_it_waits_and_can_be_cancelled(open_page, store):
+    from resnet_viz.train.launcher import CANCELLED, record_run
+
+    first = record_run(store, TrainConfig().with_overrides({"name": "first"}))
+    store.claim(first, 1)
+    run_id = record_run(store, TrainConfig().with_overrides({"name": "waiting"}))
+    later = record_run(store, TrainConfig().with_overrides({"name": "later"}))
+    at = open_page(TRAIN, query_params={"run": later})
+    assert not at.exception
+    (info,) = [i.value for i in at.info if "Waiting in the queue" in i.value]
+    assert "1 run trains at once (RESNET_VIZ_MAX_RUNS). 1 run waits ahead of it" in shown(info)
+    assert not any("Preparing" in i.value for i in at.info)
+    assert not [b for b in at.button if b.label == "Switch skips"]
+
+    at = open_page(TRAIN, query_params={"run": run_id})
+    assert any("It is next" in i.value for i in at.info)
+    (cancel,) = stop_buttons(at)
+    assert cancel.label == "Cancel"
+    cancel.click().run()
+    assert not at.exception
+    assert [t.value for t in at.toast] == ["Cancelled: taken out of the queue."]
+    run = store.get_run(run_id)
+    assert run.status == "stopped" and run.reason == CANCELLED
+    assert store.queue_position(later) == 0
 
 
 def test_on_a_small_cpu_live_charts_redraw_every_3_s_unless_asked_otherwise(
