@@ -37,7 +37,8 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, runs_dir: Path, data_root: Path) -> None:
+    def __init__(self, runs_dir: Path, data_root: Path, env: dict[str, str] | None = None) -> None:
+        self.extra_env = env or {}  # e.g. classroom mode
         self.port = _free_port()
         self.url = f"http://localhost:{self.port}"
         self.runs_dir, self.data_root = runs_dir, data_root
@@ -50,6 +51,7 @@ class Server:
             RESNET_VIZ_RUNS_DIR=str(self.runs_dir),
             RESNET_VIZ_DATA_ROOT=str(self.data_root),
             RESNET_VIZ_PREWARM="1",  # the real app keeps a warm worker
+            **self.extra_env,
         )
         cmd = [
             sys.executable,
