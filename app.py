@@ -1,9 +1,11 @@
 """ResNet Viz: the router. Each page is a script in pages/; this file only registers them (and
-the one sidebar switch every page shares)."""
+what every page shares: the sidebar's switches, and a run store that cannot be used said in
+words instead of a traceback)."""
 
 import streamlit as st
 
 from resnet_viz import ui
+from resnet_viz.errors import StoreError
 
 st.set_page_config(page_title="ResNet Viz", page_icon=":material/hub:", layout="wide")
 
@@ -33,5 +35,9 @@ pages = [
 ]
 page = st.navigation(pages)
 ui.presentation_switch()  # the sidebar's Presentation mode, on every page
-ui.roles.sidebar()  # in classroom mode: presenter or viewer
-page.run()
+try:
+    ui.roles.sidebar()  # in classroom mode: presenter or viewer
+    ui.store_notice()
+    page.run()
+except StoreError as err:
+    ui.store_failure(err)

@@ -7,6 +7,7 @@ images), so the trainer has one input path and small sets can sit on the GPU who
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -107,6 +108,16 @@ def _shapes(n: int, seed: int, size: int, cache_dir: Path | None) -> Split:
             path.unlink(missing_ok=True)
     data = make_shapes(n, seed=seed, size=size)
     if path is not None:
+        _write_cache(path, data)
+    return Split(data.images, data.labels, data.masks)
+
+
+def _write_cache(path: Path, data: Split) -> None:
+    """Keep a drawn set for the next run. Only a speed-up: a cache that cannot be written (a
+    read-only or full disk) costs the next run a few seconds of drawing, never this run, and
+    leaves no temporary file behind."""
+    tmp: Path | None = None
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # A unique temporary name: a spare worker and a run may draw the same set at once.
         fd, name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -115,7 +126,12 @@ def _shapes(n: int, seed: int, size: int, cache_dir: Path | None) -> Split:
         masks = data.masks.to(torch.uint8)  # safetensors has no bool on every backend
         save_file({"images": data.images, "labels": data.labels, "masks": masks}, tmp)
         tmp.replace(path)
-    return Split(data.images, data.labels, data.masks)
+    except Exception as err:  # OSError, or safetensors' own error for a failed write
+        print(
+            f"Dataset cache not written ({err}); the next run draws the set again.", file=sys.stderr
+        )
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _cap(split: Split, n: int, seed: int) -> Split:

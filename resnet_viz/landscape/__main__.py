@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=Settings.seed)
     ap.add_argument("--runs-dir", default=None)
     args = ap.parse_args(argv)
-    store = RunStore(args.runs_dir or default_runs_dir())
     try:
+        store = RunStore(args.runs_dir or default_runs_dir())
         members = member_indices(store, args.run_id, args.member)
         settings = Settings(args.grid, args.span, args.images, args.seed)
         found = record_landscapes(store, args.run_id, members, settings)

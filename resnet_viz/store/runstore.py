@@ -18,13 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,10 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # Columns added after the first stores were written: (table, column, declaration).
 _ADDED_COLUMNS = (("runs", "owner", "TEXT"),)
+
+
+# What create_run names runs (and their folders): 20261203-125551-24483b.
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 
 
 def default_runs_dir() -> Path:
@@ -159,22 +164,102 @@ class RunStore:
         self.root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.db"
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
-            for table, column, decl in _ADDED_COLUMNS:
-                have = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
-                if column not in have:
-                    con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        # Set when the store is damaged but SQLite can still read it: it is then opened
+        # read-only, every write raises StoreError(problem), and the pages show this text.
+        self.problem: str | None = None
+        self._damaged_file: tuple[int, int] | None = None
+        self._refuse_an_emptied_store()
+        try:
+            # closing(): a Connection's own `with` commits but does not close it. Left to the
+            # garbage collector, it kept the database (and SQLite's WAL state in this process)
+            # open, so a runs.db damaged meanwhile still read as the old one.
+            with closing(self._connect()) as con:
+                con.executescript(_SCHEMA)
+                for table, column, decl in _ADDED_COLUMNS:
+                    have = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+                    if column not in have:
+                        con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        except sqlite3.OperationalError:
+            raise  # read-only or busy: the first write says so (StoreError)
+        except sqlite3.DatabaseError as err:  # not a database, or a malformed one
+            self._open_damaged(err)
+
+    def _run_folders(self) -> list[Path]:
+        return [p for p in self.root.iterdir() if p.is_dir() and RUN_ID.fullmatch(p.name)]
+
+    def _refuse_an_emptied_store(self) -> None:
+        """A 0-byte runs.db beside runs' folders was truncated (a full disk, a copy cut
+        short): taking it for a new store would silently orphan every run in it."""
+        if not self.db_path.exists() or self.db_path.stat().st_size > 0:
+            return
+        wal = self.db_path.with_name(self.db_path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            return  # a new store whose first writes are still in its log
+        if folders := self._run_folders():
+            raise StoreError(
+                f"The run store {self.db_path} is empty (0 bytes), but {len(folders)} runs' "
+                f"folders are beside it: the file was truncated (a full disk, or a copy cut "
+                "short), so their records are gone from it. Their checkpoints are still in "
+                "the folders. Restore runs.db from a backup, or move it and the folders aside "
+                "to start a new store."
+            )
+
+    def _open_damaged(self, err: sqlite3.DatabaseError) -> None:
+        """Open a damaged store read-only if SQLite can still read its runs; else say what is
+        wrong and what to do."""
+        aside = f"mv {self.db_path} {self.db_path}.damaged"
+        try:
+            con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30.0)
+            try:
+                con.execute("SELECT id, status FROM runs").fetchall()
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as again:
+            raise StoreError(
+                f"The run store {self.db_path} is damaged and cannot be read ({again}). "
+                f"Move it aside ({aside}) and the app starts a new store; "
+                "`sqlite3 runs.db.damaged .recover` may get its records back."
+            ) from err
+        self._damaged_file = self._file_id()
+        self.problem = (
+            f"The run store {self.db_path} is damaged ({err}), so it is open read-only: the "
+            "runs it can still read are shown, and nothing new can be recorded. To train "
+            f"again, move it aside ({aside}); `sqlite3 runs.db.damaged .recover` may get its "
+            "records back."
+        )
 
     # ---- connections ------------------------------------------------------------------------
+    def _file_id(self) -> tuple[int, int] | None:
+        try:
+            st = self.db_path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _still_damaged(self) -> bool:
+        """Whether the damaged file this store opened read-only is still the one in place
+        (once it is moved aside, the store starts afresh, without a restart of the app)."""
+        if self.problem and self._file_id() != self._damaged_file:
+            self.problem = None
+        return self.problem is not None
+
     def _connect(self) -> sqlite3.Connection:
+        if self._still_damaged():
+            return sqlite3.connect(
+                f"file:{self.db_path}?mode=ro", uri=True, timeout=30.0, isolation_level=None
+            )
+        fresh = not self.db_path.exists()  # first use, or moved aside while the app runs
         con = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe in WAL mode
+        if fresh:
+            con.executescript(_SCHEMA)
         return con
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self._still_damaged():
+            raise StoreError(self.problem)
         con = self._connect()
         try:
             con.execute("BEGIN IMMEDIATE")
@@ -184,6 +269,10 @@ class RunStore:
             if con.in_transaction:
                 con.execute("ROLLBACK")
             raise self._write_error(err) from err
+        except sqlite3.DatabaseError as err:  # malformed pages found while writing
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise self._damaged(err) from err
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
@@ -211,11 +300,22 @@ class RunStore:
             f"The run store {self.root} {what}. Runs already recorded are kept. {todo}"
         )
 
+    def _damaged(self, err: sqlite3.DatabaseError) -> StoreError:
+        return StoreError(
+            f"The run store {self.db_path} is damaged ({err}); what it holds cannot all be "
+            f"read. Move it aside (mv {self.db_path} {self.db_path}.damaged) and the app "
+            "starts a new store; `sqlite3 runs.db.damaged .recover` may get its records back."
+        )
+
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         con = self._connect()
         try:
             yield con
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as err:  # a malformed page met while reading
+            raise self._damaged(err) from err
         finally:
             con.close()
 

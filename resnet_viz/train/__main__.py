@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from .. import keys
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
 from ..store import RunStore
 from .launcher import record_run, wait_for_slot
 
@@ -93,6 +93,14 @@ def _log_to(path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        return _main(args)
+    except StoreError as err:  # a store that cannot be opened or written: no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _main(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     if args.wait_for_run:
         from ..data import load_dataset

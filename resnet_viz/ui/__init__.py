@@ -5,7 +5,7 @@ stay thin: widgets in, this and ``figures`` out."""
 from . import roles
 from .generalisation import generalisation
 from .look import plot, presentation_switch, presenting
-from .resources import store
+from .resources import store, store_failure, store_notice
 from .routing import route_through_app
 from .runview import STATUS_ICONS, show_run
 from .tables import percent, percent_bar
@@ -25,4 +25,6 @@ __all__ = [
     "route_through_app",
     "show_run",
     "store",
+    "store_failure",
+    "store_notice",
 ]

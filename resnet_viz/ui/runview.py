@@ -12,13 +12,13 @@ from typing import TypeVar
 import streamlit as st
 
 from .. import keys
-from ..errors import ResNetVizError
+from ..errors import ResNetVizError, StoreError
 from ..figures.training import event_markers
 from ..store import Event, RunRecord, RunSnapshot, RunStore
 from ..train.launcher import max_runs, refresh, request_stop
 from . import roles
 from .livecontrols import live_controls, member_table
-from .resources import store
+from .resources import store, store_failure
 from .runcharts import Charts, blocks, curves, gradients
 from .text import md
 
@@ -76,13 +76,17 @@ def show_run(run_id: str, *, key: str, controls: bool = False) -> RunRecord | No
 @st.fragment(run_every=POLL_SECONDS)
 def _live(run_id: str, key: str, controls: bool) -> None:
     s = store()
-    refresh(s)
-    run = s.get_run(run_id)
-    if run is None:
-        st.rerun()
-    if run.status == "running" and run.step == 0:
-        run = _wait_for_first_step(s, run)
-    _render(s, run, key, live=run.active, controls=controls)
+    try:
+        refresh(s)
+        run = s.get_run(run_id)
+        if run is None:
+            st.rerun()
+        if run.status == "running" and run.step == 0:
+            run = _wait_for_first_step(s, run)
+        _render(s, run, key, live=run.active, controls=controls)
+    except StoreError as err:  # a fragment's rerun is not inside app.py's guard
+        store_failure(err)
+        return
     if not run.active:
         st.rerun()  # the run ended: redraw the page once, without the timer
 

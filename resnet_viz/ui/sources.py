@@ -14,7 +14,7 @@ import streamlit as st
 import torch
 
 from .. import zoo
-from ..errors import CheckpointError, DataError, InputError
+from ..errors import CheckpointError, DataError, InputError, StoreError
 from ..images import load_image
 from ..models import ARCHS, TORCHVISION_ARCHS
 from .resources import store
@@ -98,7 +98,7 @@ def pick_model(key: str) -> zoo.LoadedModel | None:
                 return None
             chosen = None if arch.startswith("detect") else arch
             loaded = _uploaded(up.getvalue(), up.name, chosen)
-    except (CheckpointError, DataError) as err:
+    except (CheckpointError, DataError, StoreError) as err:
         st.error(md(err), icon=":material/error:")
         return None
     st.caption(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,3 +172,24 @@ def test_augmentation_changes_images_but_not_labels(tmp_path):
     torch.manual_seed(0)
     aug = next(Batches(ds.train, 64, augment=True, **kw).epoch(0))
     assert torch.equal(plain[1], aug[1]) and not torch.equal(plain[0], aug[0])
+
+
+def test_a_cache_that_cannot_be_written_is_only_a_slower_start(tmp_path, monkeypatch, capsys):
+    from resnet_viz.data import datasets
+
+    def full_disk(tensors, path):
+        Path(path).write_bytes(b"")  # what a failed write leaves: a 0-byte file
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(datasets, "save_file", full_disk)
+    cache = tmp_path / "cache"
+    ds = load_dataset(DataConfig(train_size=64, val_size=16), cache_dir=cache)
+    assert len(ds.train) == 64 and len(ds.val) == 16  # the run goes on
+    assert list(cache.iterdir()) == []  # no temporary file left
+    assert "Dataset cache not written" in capsys.readouterr().err
+    monkeypatch.setattr(
+        datasets.tempfile,
+        "mkstemp",
+        lambda **k: (_ for _ in ()).throw(PermissionError(13, "Read-only")),
+    )
+    assert len(load_dataset(DataConfig(train_size=64, val_size=16), cache_dir=cache).train) == 64

@@ -496,3 +496,103 @@ def test_a_write_to_a_read_only_store_says_so_and_keeps_what_was_recorded(monkey
 def test_other_write_failures_are_named(tmp_path, message, says):
     store = RunStore(tmp_path / "runs")
     assert says in str(store._write_error(sqlite3.OperationalError(message)))
+
+
+# ---- a damaged or emptied store ---------------------------------------------------------------
+def _recorded(root: Path, n: int = 2) -> tuple[RunStore, list[str]]:
+    store = RunStore(root)
+    ids = [store.create_run(TrainConfig(name=f"run {i}")) for i in range(n)]
+    for run_id in ids:
+        fill_steps(store, run_id, 50)
+    con = sqlite3.connect(store.db_path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in runs.db itself
+    con.close()
+    return store, ids
+
+
+def _damage(store: RunStore, start: int, length: int) -> None:
+    data = bytearray(store.db_path.read_bytes())
+    data[start : start + length] = b"\xab" * length
+    store.db_path.write_bytes(bytes(data))
+
+
+def test_a_store_that_is_not_a_database_says_so_and_what_to_do(tmp_path):
+    from resnet_viz.errors import StoreError
+
+    store, _ = _recorded(tmp_path / "runs")
+    _damage(store, 0, 100)  # the header
+    with pytest.raises(StoreError, match="is damaged and cannot be read") as err:
+        RunStore(tmp_path / "runs")
+    assert f"mv {store.db_path} {store.db_path}.damaged" in str(err.value)
+    assert ".recover" in str(err.value)
+
+
+def test_a_malformed_store_raises_store_errors_not_sqlite_ones(tmp_path):
+    from resnet_viz.errors import StoreError
+
+    store, _ = _recorded(tmp_path / "runs")
+    _damage(store, 4096, 4096)  # the page after the schema: a table's root
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(StoreError, match=r"is damaged .*malformed"):
+        store.list_runs()
+    with pytest.raises(StoreError, match="is damaged"):
+        store.create_run(TrainConfig())
+
+
+def test_a_damaged_store_that_sqlite_can_still_read_opens_read_only(tmp_path, monkeypatch):
+    from resnet_viz.errors import StoreError
+    from resnet_viz.store import runstore
+
+    _, ids = _recorded(tmp_path / "runs")
+    real = runstore.RunStore._connect
+
+    class Damaged:  # the schema step fails, as on a malformed index page
+        def __init__(self, con):
+            self.con = con
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.con.close()
+
+        def executescript(self, script):
+            raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(runstore.RunStore, "_connect", lambda self: Damaged(real(self)))
+    store = RunStore(tmp_path / "runs")
+    monkeypatch.undo()
+    assert store.problem and "open read-only" in store.problem
+    assert sorted(r.id for r in store.list_runs()) == sorted(ids)  # what it can read is shown
+    assert len(store.scalars(ids[0], "train/loss")[0]) == 50
+    with pytest.raises(StoreError, match="open read-only"):
+        store.create_run(TrainConfig())
+    # Moved aside, the store starts afresh without a restart.
+    store.db_path.rename(store.db_path.with_name("runs.db.damaged"))
+    assert store.list_runs() == [] and store.problem is None
+    assert store.get_run(store.create_run(TrainConfig(name="new"))).name == "new"
+
+
+def test_an_emptied_store_beside_runs_folders_is_noticed(tmp_path):
+    from resnet_viz.errors import StoreError
+
+    store, _ = _recorded(tmp_path / "runs")
+    store.db_path.write_bytes(b"")  # truncated
+    for f in ("runs.db-wal", "runs.db-shm"):
+        (store.root / f).unlink(missing_ok=True)
+    with pytest.raises(StoreError, match=r"is empty \(0 bytes\), but 2 runs' folders"):
+        RunStore(store.root)
+    assert store.db_path.stat().st_size == 0  # not taken for a new store
+    # Without run folders a 0-byte file is just a new store.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "runs.db").write_bytes(b"")
+    assert RunStore(other).list_runs() == []
+
+
+def test_a_store_deleted_while_the_app_runs_starts_afresh(tmp_path):
+    store, _ = _recorded(tmp_path / "runs")
+    store.db_path.unlink()
+    for f in ("runs.db-wal", "runs.db-shm"):
+        (store.root / f).unlink(missing_ok=True)
+    assert store.list_runs() == []  # no "no such table"
