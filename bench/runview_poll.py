@@ -6,8 +6,10 @@ The store holds a synthetic live run (status ``running``, a fresh heartbeat) of 
 logged steps: per-batch loss/accuracy/lr and per-layer gradient norms every step, throughput
 and weight statistics every 5 steps, an evaluation with block probes every 50. The Skip Lab
 page is opened in AppTest on ``?run=ID``; each poll runs the page once, and the fragment's
-share (the live view itself) is timed with ``time.thread_time`` around ``runview._live``,
-together with the number of SQLite connections it opened. Two kinds of poll: figures rebuilt
+share (the live view itself) is timed with ``time.thread_time`` around its two parts,
+``runview._top`` (the header, every second) and ``runview._body`` (members,
+controls and charts, as often as the charts redraw), with the SQLite connections each
+opened. Two kinds of poll: figures rebuilt
 (every 3 s on a small CPU) and figures re-sent from the cache (the polls in between).
 
     python bench/runview_poll.py [--steps 1000] [--polls 10]
@@ -74,41 +76,57 @@ def measure(run_id: str, polls: int) -> dict[str, float]:
 
     app = Path(resnet_viz.__file__).resolve().parents[1] / "app.py"
     PagesManager.uses_pages_directory = False
-    original_live, original_connect = runview._live, RunStore._connect
-    seen: list[tuple[float, int]] = []
+    # The live view's two parts, timed apart: the header (every second) and the body (members,
+    # controls, charts: as often as the charts redraw). Older checkouts had one part, _live.
+    parts = [n for n in ("_top", "_body", "_live") if hasattr(runview, n)]
+    originals = {n: getattr(runview, n) for n in parts}
+    original_connect = RunStore._connect
+    seen: dict[str, list[tuple[float, int]]] = {n: [] for n in parts}
     opened = [0]
 
     def connect(self):
         opened[0] += 1
         return original_connect(self)
 
-    def live(*args, **kwargs):
-        opened[0], t = 0, time.thread_time()
-        original_live(*args, **kwargs)
-        seen.append((time.thread_time() - t, opened[0]))
+    def timed(name):
+        def run(*args, **kwargs):
+            opened[0], t = 0, time.thread_time()
+            originals[name](*args, **kwargs)
+            seen[name].append((time.thread_time() - t, opened[0]))
 
-    runview._live, RunStore._connect = live, connect
+        return run
+
+    for n in parts:
+        setattr(runview, n, timed(n))
+    RunStore._connect = connect
     try:
         at = AppTest.from_file(str(app), default_timeout=120)
         at.run()
         at.switch_page("pages/skiplab.py")
         at.query_params["run"] = run_id
         out = {}
-        for mode, period in (("rebuilt", 0.0), ("cached", 1e9)):
-            runcharts.CHART_SECONDS_SMALL_CPU = runcharts.CHART_SECONDS = period
+        for mode in ("rebuilt", "cached"):
             at.run()  # warm-up (imports, first figures)
             assert not at.exception, at.exception
-            seen.clear()
+            for v in seen.values():
+                v.clear()
             for _ in range(polls):
+                if mode == "rebuilt":  # every figure due again (older checkouts: a period)
+                    if hasattr(runcharts, "_SHARED"):
+                        runcharts._SHARED.clocks.clear()
+                    else:
+                        runcharts.CHART_SECONDS_SMALL_CPU = runcharts.CHART_SECONDS = 0.0
+                else:
+                    runcharts.CHART_SECONDS_SMALL_CPU = runcharts.CHART_SECONDS = 1e9
                 at.run()
-            cpu = statistics.median(s for s, _ in seen)
-            out[f"{mode} ms"], out[f"{mode} reads"] = (
-                cpu * 1000,
-                statistics.median(n for _, n in seen),
-            )
+            for n in parts:
+                out[f"{n} {mode} ms"] = statistics.median(c for c, _ in seen[n]) * 1000
+                out[f"{n} {mode} reads"] = statistics.median(r for _, r in seen[n])
         return out
     finally:
-        runview._live, RunStore._connect = original_live, original_connect
+        for n in parts:
+            setattr(runview, n, originals[n])
+        RunStore._connect = original_connect
 
 
 def main() -> None:
@@ -134,15 +152,19 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(f"{args.steps} logged steps, median of {args.polls} polls (server thread CPU)")
     for label, r in results.items():
-        print(
-            f"{label:>12}: rebuilt {r['rebuilt ms']:7.1f} ms, {r['rebuilt reads']:4.0f} reads | "
-            f"cached {r['cached ms']:7.1f} ms, {r['cached reads']:4.0f} reads"
-        )
+        for part in sorted({k.split()[0] for k in r}):
+            print(
+                f"{label:>12} {part:>11}: rebuilt {r[f'{part} rebuilt ms']:7.1f} ms, "
+                f"{r[f'{part} rebuilt reads']:4.0f} reads | cached {r[f'{part} cached ms']:7.1f} "
+                f"ms, {r[f'{part} cached reads']:4.0f} reads"
+            )
     base, six = results["single"], results["cohort of 6"]
-    print(
-        f"ratio cohort/single: rebuilt {six['rebuilt ms'] / base['rebuilt ms']:.2f}×, "
-        f"cached {six['cached ms'] / base['cached ms']:.2f}×"
-    )
+    for part in sorted({k.split()[0] for k in base}):
+        print(
+            f"ratio cohort/single {part}: rebuilt "
+            f"{six[f'{part} rebuilt ms'] / base[f'{part} rebuilt ms']:.2f}×, cached "
+            f"{six[f'{part} cached ms'] / base[f'{part} cached ms']:.2f}×"
+        )
 
 
 if __name__ == "__main__":

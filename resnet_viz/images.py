@@ -16,11 +16,15 @@ MAX_PIXELS = 40_000_000  # ~ a 7700×5200 photo; beyond this decoding alone can 
 MAX_BYTES = 50 * 1024 * 1024
 
 
-def load_image(data: bytes | str | Path, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def load_image(
+    data: bytes | str | Path, *, max_pixels: int = MAX_PIXELS, short_side: int | None = None
+) -> Image.Image:
     """Decode ``data`` (bytes or a file path) to an RGB image, EXIF orientation applied.
 
     Animated images give their first frame; alpha is composited on white; palette, grayscale,
-    CMYK and 16-bit images are converted.
+    CMYK and 16-bit images are converted. ``short_side``: downscale (never up) so the shorter
+    side is at most that many pixels, as a model's resize would; a JPEG is then decoded at a
+    reduced scale to begin with, so a large photo never exists in memory at full size.
     """
     name = "the image"
     if isinstance(data, str | Path):
@@ -47,6 +51,10 @@ def load_image(data: bytes | str | Path, *, max_pixels: int = MAX_PIXELS) -> Ima
                     "Resize it and try again."
                 )
             img.seek(0)  # first frame of an animation
+            if short_side is not None and img.format == "JPEG":
+                # libjpeg's own scaling (1/2, 1/4, 1/8), keeping both sides >= the target.
+                scale = short_side / min(w, h)
+                img.draft("RGB", (max(1, round(w * scale)), max(1, round(h * scale))))
             img.load()
     except InputError:
         raise
@@ -65,7 +73,22 @@ def load_image(data: bytes | str | Path, *, max_pixels: int = MAX_PIXELS) -> Ima
             f"{name} looks damaged or truncated and cannot be decoded ({err})."
         ) from None
     img = ImageOps.exif_transpose(img) or img
-    return _to_rgb(img)
+    img = _to_rgb(img)
+    if short_side is not None and min(img.size) > short_side:
+        img = _shrink(img, short_side)
+    return img
+
+
+def _shrink(img: Image.Image, short_side: int) -> Image.Image:
+    """Resize so the shorter side is ``short_side``, with the rounding and filter of
+    torchvision's resize (bilinear, antialiased), so a model's own resize of the result to
+    that size changes nothing."""
+    w, h = img.size
+    if w <= h:
+        size = (short_side, int(short_side * h / w))
+    else:
+        size = (int(short_side * w / h), short_side)
+    return img.resize(size, Image.Resampling.BILINEAR)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -202,3 +202,33 @@ def test_missing_path(tmp_path):
 
 def test_a_directory_is_not_an_image(tmp_path):
     _error(tmp_path)
+
+
+@pytest.mark.parametrize("size", [(640, 480), (333, 1001), (40, 20)])
+def test_short_side_downscales_exactly_as_torchvisions_resize(size):
+    import torchvision.transforms.v2.functional as TF
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    got = load_image(_encode(img, "PNG"), short_side=32)
+    want = TF.resize(img, 32, antialias=True) if min(size) > 32 else img  # never upscaled
+    assert got.size == want.size
+    assert np.array_equal(np.asarray(got), np.asarray(want))
+    if min(size) > 32:  # the model's own resize of it then changes nothing
+        assert TF.resize(got, 32, antialias=True).size == got.size
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(monkeypatch):
+    data = _encode(_two_halves(4000, 3000), "JPEG", quality=90)
+    sizes = []
+    real = Image.Image.load
+
+    def load(self):
+        sizes.append(self.size)
+        return real(self)
+
+    monkeypatch.setattr(Image.Image, "load", load)
+    img = load_image(data, short_side=256)
+    assert min(img.size) == 256
+    assert sizes[0][0] <= 4000 // 8 + 1  # libjpeg decoded it at 1/8 scale: 500×375
+    assert _close(img.getpixel((10, 128)), RED) and _close(img.getpixel((330, 128)), BLUE)

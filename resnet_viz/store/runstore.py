@@ -88,6 +88,9 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _ADDED_COLUMNS = (("runs", "owner", "TEXT"),)
 
 
+# Free space below which a failed write is put down to a full disk.
+FULL_BELOW_BYTES = 1 << 20
+
 # What create_run names runs (and their folders): 20261203-125551-24483b.
 RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 
@@ -260,7 +263,10 @@ class RunStore:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         if self._still_damaged():
             raise StoreError(self.problem)
-        con = self._connect()
+        try:
+            con = self._connect()
+        except sqlite3.OperationalError as err:
+            raise self._write_error(err) from err
         try:
             con.execute("BEGIN IMMEDIATE")
             yield con
@@ -284,12 +290,18 @@ class RunStore:
         """What a failed write means for the person who asked for it; nothing already recorded
         is touched (the transaction is rolled back)."""
         text = str(err).lower()
-        if "readonly" in text or "read-only" in text:
-            what = "is read-only, so nothing new can be recorded"
-            todo = "Make it writable, or point RESNET_VIZ_RUNS_DIR at a folder you can write."
-        elif "full" in text:
+        try:
+            # A full disk often reaches SQLite as a plain "disk I/O error" (the WAL's index
+            # cannot grow), so ask the disk itself.
+            full = shutil.disk_usage(self.root).free < FULL_BELOW_BYTES
+        except OSError:
+            full = False
+        if full or "full" in text:
             what = "is on a full disk, so nothing new can be recorded"
             todo = "Free some space (old runs' checkpoints are the largest files) and try again."
+        elif "readonly" in text or "read-only" in text:
+            what = "is read-only, so nothing new can be recorded"
+            todo = "Make it writable, or point RESNET_VIZ_RUNS_DIR at a folder you can write."
         elif "locked" in text or "busy" in text:
             what = "was busy for 30 s (another process holds it)"
             todo = "Try again in a moment."
@@ -300,6 +312,14 @@ class RunStore:
             f"The run store {self.root} {what}. Runs already recorded are kept. {todo}"
         )
 
+    def _read_error(self, err: sqlite3.OperationalError) -> StoreError:
+        """A read that failed: what the same failure of a write would say, since it is the
+        same disk (full, read-only, busy), but about reading."""
+        text = str(self._write_error(err)).replace(
+            ", so nothing new can be recorded", ", and could not even be read just now"
+        )
+        return StoreError(text.replace("could not be written", "could not be read"))
+
     def _damaged(self, err: sqlite3.DatabaseError) -> StoreError:
         return StoreError(
             f"The run store {self.db_path} is damaged ({err}); what it holds cannot all be "
@@ -309,11 +329,14 @@ class RunStore:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        con = self._connect()
+        try:
+            con = self._connect()
+        except sqlite3.OperationalError as err:  # a full or failing disk, even for reading
+            raise self._read_error(err) from err
         try:
             yield con
-        except sqlite3.OperationalError:
-            raise
+        except sqlite3.OperationalError as err:
+            raise self._read_error(err) from err
         except sqlite3.DatabaseError as err:  # a malformed page met while reading
             raise self._damaged(err) from err
         finally:

@@ -55,6 +55,11 @@ ProgressFn = Callable[[int, int, dict[str, float]], None]
 __all__ = ["Member", "Trainer", "make_optimizer"]
 
 
+# How long, and how often, a worker whose store stopped taking writes tries to record its end.
+FINAL_WRITE_WAIT_S = 600.0
+FINAL_WRITE_RETRY_S = 2.0
+
+
 class Trainer:
     def __init__(
         self,
@@ -115,7 +120,23 @@ class Trainer:
         except StoreError as err:  # the store broke (that may be why the run failed): say both
             print(f"Could not record the end of run {self.run_id}: {err}", file=sys.stderr)
             summary["status"], summary["reason"] = "failed", str(err)
+            self._finish_when_writable(status, reason, summary)
         return summary
+
+    def _finish_when_writable(self, status: str, reason: str | None, summary: dict) -> None:
+        """The store could not take the run's end (a full disk, a read-only mount): keep the
+        worker alive, so the run is not taken for a dead one, and record the real end once
+        the store takes writes again (space freed, remounted), for up to FINAL_WRITE_WAIT_S."""
+        deadline = time.monotonic() + FINAL_WRITE_WAIT_S
+        while time.monotonic() < deadline and self.stop_requested is None:
+            time.sleep(FINAL_WRITE_RETRY_S)
+            try:
+                self.store.finish(self.run_id, status, reason=reason, summary=summary)
+            except StoreError:
+                continue
+            summary["status"], summary["reason"] = status, reason
+            print(f"Recorded the end of run {self.run_id} once the store could be written.")
+            return
 
     def summary(self, status: str) -> dict[str, Any]:
         return {

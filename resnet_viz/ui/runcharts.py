@@ -4,9 +4,13 @@ due so a live view does not slow training down."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -40,45 +44,109 @@ CHART_SECONDS_SMALL_CPU = 3.0
 CHART_SECONDS = 1.0
 
 
+def small_cpu(run: RunRecord) -> bool:
+    """Whether ``run`` trains on a CPU small enough that the browser's redraws compete with it."""
+    on_gpu = (run.device or "").startswith(("cuda", "mps"))
+    return not on_gpu and (os.cpu_count() or 1) < 8
+
+
+def chart_period(run: RunRecord, *, every_second: bool = False) -> float:
+    """Seconds between rebuilds of a live run's charts (``every_second``: the view's switch)."""
+    return CHART_SECONDS_SMALL_CPU if small_cpu(run) and not every_second else CHART_SECONDS
+
+
+@dataclass
+class _Clock:
+    """When the figures of one run (at one redraw period) were last rebuilt."""
+
+    generation: int
+    t: float
+    step: int
+    events: int
+
+
+class _Shared:
+    """Figures shared by every session of this server: thirty tabs watching one run cost one
+    build of each chart per redraw period, not thirty (bench/classroom_load.py). A figure is
+    keyed by the run, the chart's element key, its variant and its look; each entry remembers
+    the generation of the run's clock it was built in."""
+
+    CAPACITY = 512  # figures kept, least recently used dropped first
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.clocks: OrderedDict[tuple, _Clock] = OrderedDict()
+        self.figures: OrderedDict[tuple, tuple[int, go.Figure]] = OrderedDict()
+        self.generations = itertools.count(1)
+
+    def clock(self, key: tuple, *, due: Callable[[_Clock], bool], step: int, events: int) -> _Clock:
+        """The run's clock, advanced to a new generation when ``due`` says so (or unknown)."""
+        with self.lock:
+            clock = self.clocks.get(key)
+            if clock is None or due(clock):
+                clock = _Clock(next(self.generations), time.monotonic(), step, events)
+                self.clocks[key] = clock
+            self.clocks.move_to_end(key)
+            while len(self.clocks) > self.CAPACITY:
+                self.clocks.popitem(last=False)
+            return clock
+
+    def figure(self, key: tuple, generation: int, build: Callable[[], go.Figure]) -> go.Figure:
+        with self.lock:
+            found = self.figures.get(key)
+            if found is not None and found[0] == generation:
+                self.figures.move_to_end(key)
+                return found[1]
+        fig = build()  # outside the lock: sessions of other runs need not wait for it
+        with self.lock:
+            self.figures[key] = (generation, fig)
+            while len(self.figures) > self.CAPACITY:
+                self.figures.popitem(last=False)
+        return fig
+
+
+_SHARED = _Shared()
+
+
 class Charts:
-    """The run view's figures, rebuilt only when due (see CHART_SECONDS_SMALL_CPU)."""
+    """The run view's figures, rebuilt only when due (see CHART_SECONDS_SMALL_CPU) and shared
+    between the sessions watching the same run."""
 
     def __init__(
         self, key: str, run: RunRecord, live: bool, events: int = 0, *, every_second: bool = False
     ) -> None:
         """``every_second``: redraw every second even where training shares a small CPU."""
-        self.cache = st.session_state.setdefault(f"{key}.figures", {})
-        if self.cache.get("_run") != run.id:
-            self.cache.clear()
-            self.cache["_run"] = run.id
-        on_gpu = (run.device or "").startswith(("cuda", "mps"))
-        self.small_cpu = not on_gpu and (os.cpu_count() or 1) < 8
-        period = CHART_SECONDS_SMALL_CPU if self.small_cpu and not every_second else CHART_SECONDS
-        now = time.monotonic()
-        self.period = period
+        self.small_cpu = small_cpu(run)
+        period = self.period = chart_period(run, every_second=every_second)
+        self.run_id = run.id
+
         # Rebuild when due; at once when the first data arrives after an empty view, and when
         # a new event (a live skip change…) must be marked: the Skip Lab promises it within 2 s.
-        first_data = self.cache.get("_step") == 0 and run.step > 0
-        new_event = self.cache.get("_events", events) != events
-        due = now - self.cache.get("_t", -1e9) >= period
-        self.fresh = not live or first_data or new_event or due
-        if self.fresh:
-            self.cache["_t"], self.cache["_step"] = now, run.step
-            self.cache["_events"] = events
+        # A finished run's figures change only with its record (status, last step, events).
+        def due(clock: _Clock) -> bool:
+            if not live:
+                return False
+            first_data = clock.step == 0 and run.step > 0
+            return first_data or clock.events != events or time.monotonic() - clock.t >= period
+
+        when = ("live", period) if live else ("final", run.status, run.step, events)
+        self.clock = _SHARED.clock((run.id, *when), due=due, step=run.step, events=events)
 
     @property
     def drawn_at(self) -> int:
         """The run's step when the figures shown were built (the progress line may be ahead)."""
-        return int(self.cache.get("_step", 0))
+        return self.clock.step
 
     def show(self, where, key: str, build: Callable[[], go.Figure], *, variant: str = "") -> None:
         """Draw the figure for element ``key``; a new ``variant`` (e.g. other chosen layers)
         is built at once rather than at the next due time."""
         style = look()
-        slot = f"{key}|{variant}|{style}"
-        if self.fresh or slot not in self.cache:
-            self.cache[slot] = restyle(build(), style)
-        where.plotly_chart(self.cache[slot], key=key)
+        fig = _SHARED.figure(
+            (self.run_id, key, variant, style),
+            self.clock.generation,
+            lambda: restyle(build(), style),
+        )
+        where.plotly_chart(fig, key=key)
 
 
 def _thinned(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,11 +15,11 @@ from .. import keys
 from ..errors import ResNetVizError, StoreError
 from ..figures.training import event_markers
 from ..store import Event, RunRecord, RunSnapshot, RunStore
-from ..train.launcher import max_runs, refresh, request_stop
+from ..train.launcher import STALE_AFTER_S, max_runs, refresh, request_stop
 from . import roles
 from .livecontrols import live_controls, member_table
 from .resources import store, store_failure
-from .runcharts import Charts, blocks, curves, gradients
+from .runcharts import CHART_SECONDS_SMALL_CPU, Charts, blocks, chart_period, curves, gradients
 from .text import md
 
 POLL_SECONDS = 1.0
@@ -57,9 +57,10 @@ def _fmt_seconds(s: float | None) -> str:
 
 
 def show_run(run_id: str, *, key: str, controls: bool = False) -> RunRecord | None:
-    """Render ``run_id``; while it is active, poll the store once a second in a fragment.
-    ``controls``: show the live controls (skips, lr, BatchNorm) while it trains. Returns the
-    record as it was when the page script drew it."""
+    """Render ``run_id``; while it is active, poll the store in two fragments: the header
+    (status, progress, metrics) every second, and the rest (members, live controls, charts)
+    as often as its charts redraw. ``controls``: show the live controls (skips, lr, BatchNorm)
+    while it trains. Returns the record as it was when the page script drew it."""
     s = store()
     refresh(s)
     run = s.get_run(run_id)
@@ -67,14 +68,31 @@ def show_run(run_id: str, *, key: str, controls: bool = False) -> RunRecord | No
         st.warning(f"Run {run_id} is not in the run store ({s.root}); it may have been deleted.")
         return None
     if run.active:
-        _live(run_id, key, controls)
+        period = _body_period(run, key)
+        st.session_state[f"{key}.body_period"] = period  # before the header compares with it
+        st.session_state[f"{key}.page_run"] = True  # the header's first run: part of this one
+        _live_top(run_id, key)
+        (_live_body_each_second if period == 1 else _live_body_slow)(run_id, key, controls)
     else:
-        _render(s, run, key, live=False, controls=False)
+        snap = RunSnapshot(s, run)
+        _top(snap, key)
+        _body(snap, key, live=False, controls=False)
     return run
 
 
+def _body_period(run: RunRecord, key: str) -> float:
+    """How often the live body redraws: every second until the first step is logged (the
+    first charts come at once), then as often as its charts (runcharts.chart_period)."""
+    if run.step == 0:
+        return 1.0
+    return chart_period(run, every_second=st.session_state.get(f"{key}.charts_every_second", False))
+
+
+# Two fragments, since a fragment's interval is fixed: one draws the page part that must stay
+# current (thirty watching tabs cost the server little: bench/classroom_load.py), the other the
+# charts, the members table and the live controls, at the charts' own pace.
 @st.fragment(run_every=POLL_SECONDS)
-def _live(run_id: str, key: str, controls: bool) -> None:
+def _live_top(run_id: str, key: str) -> None:
     s = store()
     try:
         refresh(s)
@@ -83,12 +101,39 @@ def _live(run_id: str, key: str, controls: bool) -> None:
             st.rerun()
         if run.status == "running" and run.step == 0:
             run = _wait_for_first_step(s, run)
-        _render(s, run, key, live=run.active, controls=controls)
+        _top(RunSnapshot(s, run), key)
     except StoreError as err:  # a fragment's rerun is not inside app.py's guard
         store_failure(err)
         return
-    if not run.active:
-        st.rerun()  # the run ended: redraw the page once, without the timer
+    if st.session_state.pop(f"{key}.page_run", False):
+        return  # drawn with the page: the body below is drawn with it
+    # The run ended, or the body should redraw at another pace (its first data came): the
+    # whole page once.
+    if not run.active or _body_period(run, key) != st.session_state.get(f"{key}.body_period"):
+        st.rerun()
+
+
+def _live_body(run_id: str, key: str, controls: bool) -> None:
+    s = store()
+    try:
+        run = s.get_run(run_id)
+        if run is None or not run.active:
+            return  # the header's fragment redraws the page
+        if _body_period(run, key) != st.session_state.get(f"{key}.body_period"):
+            st.rerun()  # "Redraw charts every second" was switched: the page at its new pace
+        _body(RunSnapshot(s, run), key, live=True, controls=controls)
+    except StoreError as err:
+        store_failure(err)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live_body_each_second(run_id: str, key: str, controls: bool) -> None:
+    _live_body(run_id, key, controls)
+
+
+@st.fragment(run_every=CHART_SECONDS_SMALL_CPU)
+def _live_body_slow(run_id: str, key: str, controls: bool) -> None:
+    _live_body(run_id, key, controls)
 
 
 def _poll(
@@ -130,10 +175,13 @@ def _wait_for_event(s: RunStore, run: RunRecord, control_id: int) -> list[Event]
     )
 
 
-def _render(s: RunStore, run: RunRecord, key: str, *, live: bool, controls: bool) -> None:
-    snap = RunSnapshot(s, run)  # this redraw's reads, each made once
+def _top(snap: RunSnapshot, key: str) -> None:
     _header(snap, key)
-    _explain_outcome(run)
+    _explain_outcome(snap.run)
+
+
+def _body(snap: RunSnapshot, key: str, *, live: bool, controls: bool) -> None:
+    s, run = snap.store, snap.run
     if snap.cohort:
         member_table(snap)
     training = run.active and (not run.total_steps or run.step < run.total_steps)
@@ -234,6 +282,14 @@ def _header(snap: RunSnapshot, key: str) -> None:
         ahead = snap.store.queue_position(run.id) or 0
         text = "queued · next in line" if ahead == 0 else f"queued · {ahead} ahead in line"
     st.progress(frac, text=text)
+    quiet = time.time() - (run.heartbeat or run.created)
+    if run.status == "running" and quiet > STALE_AFTER_S:
+        st.warning(
+            f"No word from the training process for {_fmt_seconds(quiet)}. It may be busy (a "
+            "long analysis), or the run store may have stopped taking writes (a full disk, a "
+            "read-only folder); the worker records how the run ended as soon as it can.",
+            icon=":material/hourglass_top:",
+        )
     best, who = _best_val_acc(snap)
     throughput = snap.latest(keys.THROUGHPUT).get(0)
     cols = st.columns(4)

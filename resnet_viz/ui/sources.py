@@ -110,9 +110,23 @@ def pick_model(key: str) -> zoo.LoadedModel | None:
     return loaded
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _decode(data: bytes, name: str) -> zoo.Sample:
-    return zoo.Sample(name, load_image(data))
+def _decoded(key: str, files: list, short_side: int) -> list[zoo.Sample | InputError]:
+    """This session's uploads, decoded once and kept at the model's input scale (a 6000×6000
+    picture becomes 256 px on its short side for ImageNet models, 32 px for CIFAR ones), in
+    the session's own state: nothing outlives the session, and what is kept is bounded by the
+    uploader's file count times the model's input size. Files no longer in the uploader are
+    dropped."""
+    kept: dict = st.session_state.setdefault(f"{key}.decoded", {})
+    wanted = {(f.file_id, short_side): f for f in files}
+    for stale in set(kept) - set(wanted):
+        del kept[stale]
+    for k, f in wanted.items():
+        if k not in kept:
+            try:
+                kept[k] = zoo.Sample(f.name, load_image(f.getvalue(), short_side=short_side))
+            except InputError as err:
+                kept[k] = err
+    return [kept[k] for k in wanted]
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -136,11 +150,12 @@ def pick_images(key: str, loaded: zoo.LoadedModel, *, max_images: int = 4) -> li
         if len(files) > max_images:
             st.warning(f"Showing the first {max_images} of {len(files)} images.")
         out = []
-        for f in files[:max_images]:
-            try:
-                out.append(_decode(f.getvalue(), f.name))
-            except InputError as err:
-                st.error(f"**{md(f.name)}**: {md(err)}", icon=":material/broken_image:")
+        decoded = _decoded(key, files[:max_images], loaded.short_side)
+        for f, got in zip(files, decoded, strict=False):
+            if isinstance(got, InputError):
+                st.error(f"**{md(f.name)}**: {md(got)}", icon=":material/broken_image:")
+            else:
+                out.append(got)
         if not files:
             st.caption("PNG, JPEG, WebP, BMP, GIF (first frame) or TIFF.")
         return out

@@ -50,9 +50,14 @@ class LoadedModel:
     def clone(self) -> nn.Module:
         return copy.deepcopy(self.model).eval()
 
+    @property
+    def short_side(self) -> int:
+        """What the shorter side of a picture is resized to before the centre crop."""
+        return self.resize_size or self.image_size
+
     def input_image(self, image: Image.Image) -> Image.Image:
         """``image`` as the model sees it: short side resized, centre-cropped to a square."""
-        image = TF.resize(image.convert("RGB"), self.resize_size or self.image_size, antialias=True)
+        image = TF.resize(image.convert("RGB"), self.short_side, antialias=True)
         return TF.center_crop(image, [self.image_size, self.image_size])
 
     def to_tensor(self, image: Image.Image) -> torch.Tensor:
@@ -62,7 +67,7 @@ class LoadedModel:
     def input_mask(self, mask: np.ndarray) -> np.ndarray:
         """A ground-truth mask put through the same geometry as :meth:`input_image`."""
         m = Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255, "L")
-        m = TF.resize(m, self.resize_size or self.image_size, TF.InterpolationMode.NEAREST)
+        m = TF.resize(m, self.short_side, TF.InterpolationMode.NEAREST)
         return np.asarray(TF.center_crop(m, [self.image_size, self.image_size])) > 127
 
     def predict(self, x: torch.Tensor, k: int = 5) -> list[tuple[int, str, float]]:

@@ -22,7 +22,7 @@ SAMPLE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 @dataclass(frozen=True, eq=False)
 class Sample:
     name: str
-    image: Image.Image  # RGB, original size
+    image: Image.Image  # RGB; uploads come at the model's input scale (resize_size)
     mask: np.ndarray | None = None  # bool H×W object mask (Shapes only)
     label: int | None = None  # true class index, when known
 

@@ -198,3 +198,22 @@ def test_upload_an_image_and_a_bad_file(at, charts):
     at.file_uploader(key="act.upload").upload("broken.png", b"not an image", "image/png").run()
     assert not at.exception, at.exception
     assert any("broken.png" in shown(e.value) for e in at.error)
+
+
+def test_an_upload_is_kept_at_the_models_input_scale_in_the_session(at):
+    """A large picture is not kept at full size: the session keeps it downscaled to what the
+    model resizes to, and only while it is in the uploader."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (3000, 2000), (200, 30, 30)).save(buf, format="PNG")
+    at.segmented_control(key="act.mode").set_value("Upload").run()
+    at.file_uploader(key="act.upload").upload("big.png", buf.getvalue(), "image/png").run()
+    assert not at.exception, at.exception
+    (sample,) = at.session_state["act.decoded"].values()
+    assert sample.image.size == (48, 32)  # short side 32, the bundled model's input
+    at.file_uploader(key="act.upload").upload("red.png", png(), "image/png").run()
+    assert not at.exception
+    assert [s.name for s in at.session_state["act.decoded"].values()] == ["red.png"]

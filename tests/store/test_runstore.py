@@ -556,6 +556,9 @@ def test_a_damaged_store_that_sqlite_can_still_read_opens_read_only(tmp_path, mo
         def __exit__(self, *exc):
             self.con.close()
 
+        def close(self):
+            self.con.close()
+
         def executescript(self, script):
             raise sqlite3.DatabaseError("database disk image is malformed")
 
@@ -596,3 +599,26 @@ def test_a_store_deleted_while_the_app_runs_starts_afresh(tmp_path):
     for f in ("runs.db-wal", "runs.db-shm"):
         (store.root / f).unlink(missing_ok=True)
     assert store.list_runs() == []  # no "no such table"
+
+
+def test_a_full_disk_is_named_even_when_sqlite_says_disk_io_error(tmp_path, monkeypatch):
+    """On a full disk SQLite often reports a plain "disk I/O error", for reads too."""
+    from collections import namedtuple
+
+    from resnet_viz.errors import StoreError
+    from resnet_viz.store import runstore
+
+    store = RunStore(tmp_path / "runs")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(runstore.shutil, "disk_usage", lambda p: usage(100, 100, 0))
+    err = store._write_error(sqlite3.OperationalError("disk I/O error"))
+    assert "is on a full disk" in str(err)
+
+    def failing(self):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(runstore.RunStore, "_connect", failing)
+    with pytest.raises(StoreError, match="full disk, and could not even be read just now"):
+        store.list_runs()
+    with pytest.raises(StoreError, match="full disk, so nothing new can be recorded"):
+        store.create_run(TrainConfig())

@@ -251,7 +251,53 @@ def test_a_store_that_turns_read_only_mid_run_ends_it_failed_with_the_reason(sto
         between()
 
     trainer._between_steps = read_only_after_step_2
+    monkeypatch.setattr(trainer_mod, "FINAL_WRITE_WAIT_S", 0.0)  # the store stays read-only
     summary = trainer.run()
     assert summary["status"] == "failed" and "is read-only" in summary["reason"]
     steps, _ = store.scalars(run_id, "train/loss")
     assert list(steps[:1]) == [1]  # the first step's record is kept
+
+
+def test_once_the_store_takes_writes_again_the_run_ends_failed_with_the_real_reason(
+    store, monkeypatch
+):
+    """A full disk mid-run: the worker waits (alive, so it is not taken for dead) and records
+    why the run failed once space is freed."""
+    import sqlite3
+
+    from resnet_viz.store import runstore
+
+    cfg = TrainConfig().with_overrides({**TINY, "epochs": 2, "log_every": 1})
+    run_id = record_run(store, cfg)
+    trainer = Trainer(cfg, store, run_id)
+    real, between = sqlite3.connect, trainer._between_steps
+    monkeypatch.setattr(trainer_mod, "FINAL_WRITE_RETRY_S", 0.05)
+    full = {"on": False, "retries": 0}
+
+    class Full(sqlite3.Connection):
+        def execute(self, sql, *args):
+            if full["on"] and sql.startswith(("INSERT", "UPDATE")):
+                full["retries"] += 1
+                if full["retries"] > 3:
+                    full["on"] = False  # space freed
+                raise sqlite3.OperationalError("database or disk is full")
+            return super().execute(sql, *args)
+
+        def executemany(self, sql, rows):
+            if full["on"]:
+                raise sqlite3.OperationalError("database or disk is full")
+            return super().executemany(sql, rows)
+
+    monkeypatch.setattr(runstore.sqlite3, "connect", lambda *a, **k: real(*a, factory=Full, **k))
+
+    def full_after_step_2():
+        if trainer.step == 2:
+            full["on"] = True
+        between()
+
+    trainer._between_steps = full_after_step_2
+    summary = trainer.run()
+    run = store.get_run(run_id)
+    assert run.status == "failed" and "full disk" in run.reason
+    assert summary["status"] == "failed" and summary["reason"] == run.reason
+    assert list(store.scalars(run_id, "train/loss")[0][:1]) == [1]
