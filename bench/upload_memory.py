@@ -83,9 +83,18 @@ def idle(page) -> None:
 
 
 def upload(page, files: list[Path]) -> None:
+    """Replace the uploader's pictures with ``files`` (its limit is two at a time)."""
     sidebar = page.get_by_test_id("stSidebar")
+    delete = sidebar.get_by_test_id("stFileChipDeleteBtn")
+    while delete.count():
+        delete.first.click()
+        idle(page)
     sidebar.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(f) for f in files])
-    page.get_by_text(f"{files[0].name}, as the model sees it").first.wait_for(timeout=120_000)
+    try:
+        page.get_by_text(f"{files[0].name}, as the model sees it").first.wait_for(timeout=120_000)
+    except Exception:
+        page.screenshot(path="/tmp/upload-fail.png", full_page=True)
+        raise
     idle(page)
 
 

@@ -149,6 +149,10 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 def _cifar10(cfg: DataConfig, seed: int, root: Path) -> Dataset:
     folder = resolve_under(root, cfg.folder or "cifar10")
+    batches = folder / "cifar-10-batches-py"  # torchvision's layout
+    if batches.is_dir():
+        for path in [batches, *batches.iterdir()]:
+            _confine(path, root)
     splits = []
     for train in (True, False):
         try:
@@ -195,20 +199,23 @@ def _image_folder(cfg: DataConfig, seed: int, root: Path) -> Dataset:
     return _finish(f"folder:{cfg.folder}", classes, train, val)
 
 
-def _folder_dataset(folder: Path, root: Path) -> tv_datasets.ImageFolder:
+def _confine(path: str | Path, root: Path) -> None:
+    """Refuse a file that, after resolving links, lies outside the data root: a linked folder
+    or file inside the root must not lead out of it."""
     root = root.resolve()
+    real = Path(path).resolve()
+    if real != root and root not in real.parents:
+        raise DataError(
+            f"{path} leads outside the data root {root} (a symbolic link to {real}). Copy "
+            "the files under the data root instead of linking to them."
+        )
 
+
+def _folder_dataset(folder: Path, root: Path) -> tv_datasets.ImageFolder:
     def confined_image(path: str) -> bool:
-        # Each file, after resolving links: a linked class folder or picture inside the data
-        # root must not lead outside it.
         if not _is_image(path):
             return False
-        real = Path(path).resolve()
-        if real != root and root not in real.parents:
-            raise DataError(
-                f"{path} leads outside the data root {root} (a symbolic link to {real}). Copy "
-                "the images under the data root instead of linking to them."
-            )
+        _confine(path, root)
         return True
 
     try:

@@ -193,3 +193,14 @@ def test_a_cache_that_cannot_be_written_is_only_a_slower_start(tmp_path, monkeyp
         lambda **k: (_ for _ in ()).throw(PermissionError(13, "Read-only")),
     )
     assert len(load_dataset(DataConfig(train_size=64, val_size=16), cache_dir=cache).train) == 64
+
+
+def test_a_cifar_batch_file_linked_from_outside_the_data_root_is_refused(tmp_path):
+    from resnet_viz.errors import DataError
+
+    batches = tmp_path / "root" / "cifar10" / "cifar-10-batches-py"
+    batches.mkdir(parents=True)
+    (tmp_path / "secret").write_bytes(b"not yours")
+    (batches / "data_batch_1").symlink_to(tmp_path / "secret")
+    with pytest.raises(DataError, match="data_batch_1 leads outside the data root"):
+        load_dataset(DataConfig(dataset="cifar10"), root=tmp_path / "root")
