@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
+import sys
 import warnings
 from pathlib import Path
 
@@ -75,7 +78,10 @@ def load_image(
     img = ImageOps.exif_transpose(img) or img
     img = _to_rgb(img)
     if short_side is not None and min(img.size) > short_side:
+        large = img.width * img.height > TRIM_ABOVE_PIXELS
         img = _shrink(img, short_side)
+        if large:
+            release_memory()  # the full-size decode is garbage now
     return img
 
 
@@ -89,6 +95,32 @@ def _shrink(img: Image.Image, short_side: int) -> Image.Image:
     else:
         size = (int(short_side * w / h), short_side)
     return img.resize(size, Image.Resampling.BILINEAR)
+
+
+# Decoded pictures bigger than this make the process hand its freed memory back at once.
+TRIM_ABOVE_PIXELS = 4_000_000
+
+
+def _libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def release_memory() -> None:
+    """Return freed heap memory to the system (glibc's malloc_trim), after decoding a large
+    picture: the hundreds of MB a full-size decode took are freed, but glibc keeps freed
+    blocks of that size for reuse in each thread's arena, so a server decoding many uploads
+    would otherwise keep growing (bench/upload_memory.py). A no-op elsewhere."""
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -232,3 +232,15 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale(monkeypatch):
     assert min(img.size) == 256
     assert sizes[0][0] <= 4000 // 8 + 1  # libjpeg decoded it at 1/8 scale: 500×375
     assert _close(img.getpixel((10, 128)), RED) and _close(img.getpixel((330, 128)), BLUE)
+
+
+def test_a_large_picture_hands_its_decode_memory_back(monkeypatch):
+    from resnet_viz import images
+
+    trimmed = []
+    monkeypatch.setattr(images, "release_memory", lambda: trimmed.append(True))
+    load_image(_encode(_two_halves(40, 20), "PNG"), short_side=8)
+    assert trimmed == []  # small: nothing worth trimming
+    monkeypatch.setattr(images, "TRIM_ABOVE_PIXELS", 100)
+    load_image(_encode(_two_halves(40, 20), "PNG"), short_side=8)
+    assert trimmed == [True]
