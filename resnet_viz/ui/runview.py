@@ -195,9 +195,10 @@ def _body(snap: RunSnapshot, key: str, *, live: bool, controls: bool) -> None:
         st.caption(ANALYSING)
     events = snap.events
     markers = event_markers(events, [n for _, n in snap.members])
-    if run.status == "queued":
+    if run.status == "queued":  # nothing to chart yet: where it waits, and what for
         st.info(_queue_text(s, run), icon=":material/hourglass_empty:")
-    elif run.step == 0 and run.active:
+        return
+    if run.step == 0 and run.active:
         st.info(PREPARING)
     fast = f"{key}.charts_every_second"
     charts = Charts(key, run, live, len(events), every_second=st.session_state.get(fast, False))

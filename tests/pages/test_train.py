@@ -13,7 +13,7 @@ from resnet_viz.errors import ConfigError
 from resnet_viz.train.launcher import record_run
 from resnet_viz.train.presets import get_preset
 
-from ..conftest import shown
+from ..conftest import shown, wait_for
 
 TRAIN = "pages/train.py"
 CONFIG_KEYS = set(TrainConfig().flat()) - {"model.skip"}
@@ -269,8 +269,11 @@ def test_stop_button_stops_the_run(open_page, store, wait_ended, charts):
     at.run()
     start_button(at).click().run()
     (run,) = store.list_runs()
+    # Its worker takes its slot in the queue within a moment; until then the button cancels.
+    wait_for(lambda: store.get_run(run.id).status == "running", timeout=60, what="running")
+    at.run()
     (stop,) = stop_buttons(at)
-    assert stop.key == f"train.stop.{run.id}"
+    assert stop.key == f"train.stop.{run.id}" and stop.label == "Stop"
 
     stop.click().run()
 
@@ -342,6 +345,8 @@ def test_a_queued_run_says_where_it_waits_and_can_be_cancelled(open_page, store)
     assert "1 run trains at once (RESNET_VIZ_MAX_RUNS). 1 run waits ahead of it" in shown(info)
     assert not any("Preparing" in i.value for i in at.info)
     assert not [b for b in at.button if b.label == "Switch skips"]
+    assert not at.get("plotly_chart")  # no empty charts while it waits
+    assert not [t for t in at.toggle if t.key and t.key.endswith("charts_every_second")]
 
     at = open_page(TRAIN, query_params={"run": run_id})
     assert any("It is next" in i.value for i in at.info)
@@ -362,6 +367,7 @@ def test_on_a_small_cpu_live_charts_redraw_every_3_s_unless_asked_otherwise(
 
     monkeypatch.setattr("resnet_viz.ui.runcharts.os.cpu_count", lambda: 2)
     run_id = record_run(store, TrainConfig().with_overrides({"name": "live"}))
+    store.mark_started(run_id, device="cpu", total_steps=100)
     at = open_page(TRAIN, query_params={"run": run_id})
     # The progress line runs ahead of charts drawn every 3 s: the caption says which step they show.
     assert any("Charts show step 0. They redraw every 3 s" in c.value for c in at.caption)
