@@ -122,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     app = Path(__file__).resolve().parents[1] / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app)]
     cmd += ["--server.address", args.address, "--server.port", str(args.port)]
-    cmd += ["--server.headless", "true"]
+    # A fault the app does not catch shows a viewer a generic message; the details go to
+    # this terminal, not to thirty laptops (no source paths, no tracebacks).
+    cmd += ["--client.showErrorDetails", "none", "--server.headless", "true"]
     os.execvpe(cmd[0], cmd, env)
     return 0  # not reached: exec replaces this process
 

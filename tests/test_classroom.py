@@ -56,8 +56,9 @@ def test_make_classroom_prints_both_links_and_serves_on_every_interface(monkeypa
     assert "http://192.168.1.20:8600/?token=tok" in out
     assert "Students' link:                      http://192.168.1.20:8600/\n" in out
     assert ran["env"][classroom.CLASSROOM_ENV] == "1" and ran["env"][classroom.TOKEN_ENV] == "tok"
-    assert ran["cmd"][-6:] == [
-        "--server.address", "0.0.0.0", "--server.port", "8600", "--server.headless", "true"
+    assert ran["cmd"][-8:] == [
+        "--server.address", "0.0.0.0", "--server.port", "8600",
+        "--client.showErrorDetails", "none", "--server.headless", "true",
     ]  # fmt: skip
 
 
