@@ -26,20 +26,18 @@ import json
 import os
 import platform
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(os.environ.get("RESNET_VIZ_BENCH_ROOT", Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(ROOT))
 
 import websockets  # noqa: E402
+from _server import start_server  # noqa: E402  (bench/, beside this script)
 from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 
@@ -48,29 +46,6 @@ from resnet_viz.store import RunStore  # noqa: E402
 from resnet_viz.train import launcher  # noqa: E402
 
 STEP = re.compile(r"step ([\d,]+)/")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(runs: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ, RESNET_VIZ_RUNS_DIR=str(runs), RESNET_VIZ_PREWARM="0")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
-    cmd += ["--server.headless", "true", "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    log = open(runs.parent / "streamlit.log", "ab")  # noqa: SIM115 (the child keeps it)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("the server did not start; see streamlit.log")
 
 
 class Watcher:
@@ -238,8 +213,7 @@ def main() -> None:
         runs = Path(tmp) / "runs"
         runs.mkdir()
         store = RunStore(runs)
-        port = free_port()
-        server = start_server(runs, port)
+        server, port = start_server(runs)
         try:
             cfg = TrainConfig().with_overrides({"epochs": args.epochs, "name": "watched"})
             # A first tab makes the server import torch and plotly before anything is timed.

@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(os.environ.get("RESNET_VIZ_BENCH_ROOT", Path(__file__).resolve().parents[1]))
@@ -109,7 +111,7 @@ def kill_launcher(tmp: Path) -> None:
     server.wait()
     at = logged(store.db_path, run_id)
     restarted = RunStore(runs)  # what a restarted server opens
-    run = wait(lambda: (r := restarted.get_run(run_id)) and not r.active and r)
+    run = ended(restarted, run_id)
     total = logged(store.db_path, run_id)
     record(
         "SIGKILL the launching process (the server)",
@@ -119,18 +121,32 @@ def kill_launcher(tmp: Path) -> None:
     )
 
 
-def mounted(folder: Path, size: str) -> bool:
+def ended(store: RunStore, run_id: str, timeout: float = 180):
+    """The run's record once it is no longer queued or running."""
+    return wait(lambda: (r := store.get_run(run_id)) and not r.active and r, timeout=timeout)
+
+
+@contextmanager
+def tmpfs(folder: Path, name: str) -> Iterator[bool]:
+    """A small tmpfs mounted on ``folder`` for the scenario ``name`` (False, recorded as
+    skipped, where it cannot be mounted: not root), unmounted afterwards."""
     folder.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True).returncode == 0  # fmt: skip
+    mount = ["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(folder)]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        results.append((name, "skipped", "needs root to mount a tmpfs"))
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def full_disk(tmp: Path) -> None:
     runs = tmp / "full"
-    if not mounted(runs, "96m"):
-        results.append(("Fill the disk", "skipped", "needs root to mount a tmpfs"))
-        return
-    try:
+    with tmpfs(runs, "Fill the disk") as ready:
+        if not ready:
+            return
         store = RunStore(runs)
         run_id = started(store)
         at = logged(store.db_path, run_id)  # at the fault: counted just before it
@@ -148,23 +164,20 @@ def full_disk(tmp: Path) -> None:
         except StoreError as err:  # what the app's pages say meanwhile
             stuck = f"the app says: {err}"
         filler.unlink()
-        run = wait(lambda: (r := store.get_run(run_id)) and not r.active and r, timeout=60)
+        run = ended(store, run_id, timeout=60)
         record(
             "Fill the disk",
             at,
             logged(store.db_path, run_id),
             f"while full, {stuck}\n    once freed: {run.status}: {run.reason}",
         )
-    finally:
-        subprocess.run(["umount", "-l", str(runs)], check=False)
 
 
 def read_only(tmp: Path) -> None:
     runs = tmp / "ro"
-    if not mounted(runs, "96m"):
-        results.append(("Remount read-only", "skipped", "needs root to mount a tmpfs"))
-        return
-    try:
+    with tmpfs(runs, "Remount read-only") as ready:
+        if not ready:
+            return
         store = RunStore(runs)
         run_id = started(store)
         at = logged(store.db_path, run_id)
@@ -173,7 +186,7 @@ def read_only(tmp: Path) -> None:
             launcher.request_stop(store, run_id)
             why = remount.stderr.decode().strip().splitlines()[0]
             results.append(("Remount read-only", "skipped", f"mount refused: {why}"))
-            wait(lambda: not store.get_run(run_id).active)
+            ended(store, run_id)
             return
         time.sleep(8)
         try:
@@ -182,15 +195,13 @@ def read_only(tmp: Path) -> None:
         except StoreError as err:
             said = str(err)
         subprocess.run(["mount", "-o", "remount,rw", str(runs)], check=True)
-        run = wait(lambda: (r := store.get_run(run_id)) and not r.active and r, timeout=60)
+        run = ended(store, run_id, timeout=60)
         record(
             "Remount read-only",
             at,
             logged(store.db_path, run_id),
             f"a new run meanwhile: {said}\n    once writable: {run.status}: {run.reason}",
         )
-    finally:
-        subprocess.run(["umount", "-l", str(runs)], check=False)
 
 
 def corrupt(tmp: Path) -> None:
@@ -198,7 +209,7 @@ def corrupt(tmp: Path) -> None:
     store = RunStore(runs)
     run_id = started(store)
     launcher.request_stop(store, run_id)
-    wait(lambda: not store.get_run(run_id).active)
+    ended(store, run_id)
     backup = runs.parent / "corrupt-backup"
     shutil.copytree(runs, backup)
     at = logged(backup / "runs.db", run_id)

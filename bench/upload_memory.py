@@ -21,19 +21,15 @@ import io
 import os
 import platform
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
+from _server import start_server
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(os.environ.get("RESNET_VIZ_BENCH_ROOT", Path(__file__).resolve().parents[1]))
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 SIDE = 6000
 GOAL_MB = 200
@@ -56,26 +52,6 @@ def pictures(folder: Path, n: int) -> list[Path]:
         path.write_bytes(buf.getvalue())
         out.append(path)
     return out
-
-
-def start_server(runs: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, RESNET_VIZ_RUNS_DIR=str(runs), RESNET_VIZ_PREWARM="0")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
-    cmd += ["--server.headless", "true", "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--server.disconnectedSessionTTL", "5"]
-    log = open(runs.parent / "streamlit.log", "ab")  # noqa: SIM115 (the child keeps it)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("the server did not start")
 
 
 def idle(page) -> None:
@@ -107,7 +83,8 @@ def main() -> None:
         tmp = Path(tmp)
         (tmp / "runs").mkdir()
         files = pictures(tmp, args.sessions * args.per_session)
-        server, url = start_server(tmp / "runs")
+        server, port = start_server(tmp / "runs", "--server.disconnectedSessionTTL", "5")
+        url = f"http://127.0.0.1:{port}"
         peak = [0.0]
         done = threading.Event()
 

@@ -164,10 +164,9 @@ def sharpness_table(run, members: list[int]) -> None:
     found = {m: p for m, p in ui.store().analyses(run.id, keys.SHARPNESS).items() if m in members}
     if missing := [m for m in members if m not in found]:
         label = f"Measure the sharpness of {', '.join(names[m] for m in missing)}"
-        refusal = ui.roles.compute_refusal()
-        if st.button(label, icon=":material/speed:", key="land.sharpness", disabled=bool(refusal)):
+        refused = ui.roles.compute_refusal()
+        if ui.roles.button(label, refused, icon=":material/speed:", key="land.sharpness"):
             landscapejobs.measure_sharpness(run, missing)
-        ui.roles.refused(refusal)
     if found:
         st.dataframe(
             {
@@ -239,14 +238,9 @@ if missing:
         f"{points:,} grid points, each a forward pass of {settings.images} images."
     )
     refusal = ui.roles.compute_refusal()
-    asked = st.button(
-        "Compute the landscape",
-        type="primary",
-        icon=":material/landscape:",
-        disabled=bool(refusal),
-    )
-    ui.roles.refused(refusal)
-    if asked:
+    if ui.roles.button(
+        "Compute the landscape", refusal, type="primary", icon=":material/landscape:"
+    ):
         landscapejobs.compute(run, missing, settings)
 if have:
     show(run, have)

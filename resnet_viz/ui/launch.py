@@ -54,11 +54,15 @@ def start_row(
     left, right = st.columns([3, 1], vertical_alignment="center")
     if cfg is not None:
         left.markdown(summary(cfg))
-    refusal = roles.start_refusal()
-    start = right.button(
-        label, icon=icon, type="primary", width="stretch", disabled=cfg is None or bool(refusal)
+    start = roles.button(
+        label,
+        roles.start_refusal(),
+        where=right,
+        disabled=cfg is None,
+        icon=icon,
+        type="primary",
+        width="stretch",
     )
-    roles.refused(refusal, right)
     if start and cfg is not None and (run_id := _launch(cfg)) is not None:
         _open(key, run_id)
         st.toast(f"Started {md(cfg.name)} ({run_id}).", icon=icon)

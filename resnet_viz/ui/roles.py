@@ -86,6 +86,14 @@ def refused(reason: str | None, where=st) -> None:
         where.caption(f":material/lock: {md(reason)}")
 
 
+def button(label: str, refusal: str | None, *, where=st, disabled: bool = False, **kwargs) -> bool:
+    """``where.button``, disabled with ``refusal`` as the line under it when this session may
+    not use it (``disabled``: also for the page's own reasons). Whether it was clicked."""
+    clicked = where.button(label, disabled=disabled or bool(refusal), **kwargs)
+    refused(refusal, where)
+    return clicked
+
+
 def sidebar() -> None:
     """In a classroom: this session's role, and for the presenter the switch that lets every
     viewer train (in the queue, one run each)."""

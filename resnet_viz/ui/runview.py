@@ -254,16 +254,15 @@ def _header(snap: RunSnapshot, key: str) -> None:
     top[0].markdown(f"### {icon} {md(run.name)} · `{run.id}`")
     top[0].caption(run.config.describe() + (f" · device {run.device}" if run.device else ""))
     queued = run.status == "queued"
-    refusal = roles.steer_refusal(run) if run.active else None
-    stop = run.active and top[1].button(
+    stop = run.active and roles.button(
         "Cancel" if queued else "Stop",
+        roles.steer_refusal(run),
+        where=top[1],
         icon=":material/cancel:" if queued else ":material/stop:",
         key=f"{key}.stop.{run.id}",
         type="primary",
         width="stretch",
-        disabled=bool(refusal),
     )
-    roles.refused(refusal, top[1])
     if stop:
         request_stop(snap.store, run.id)
         if queued:
