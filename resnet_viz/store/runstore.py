@@ -398,12 +398,7 @@ class RunStore:
         None: it is not queued any more (cancelled, or marked interrupted)."""
         now = time.time()
         with self._tx() as con:
-            queued = [
-                r[0]
-                for r in con.execute(
-                    "SELECT id FROM runs WHERE status='queued' ORDER BY created, id"
-                )
-            ]
+            queued = _queued_ids(con)
             if run_id not in queued:
                 return None
             (running,) = con.execute("SELECT COUNT(*) FROM runs WHERE status='running'").fetchone()
@@ -420,12 +415,7 @@ class RunStore:
     def queue_position(self, run_id: str) -> int | None:
         """How many runs wait ahead of queued run ``run_id`` (None when it is not queued)."""
         with self._read() as con:
-            queued = [
-                r[0]
-                for r in con.execute(
-                    "SELECT id FROM runs WHERE status='queued' ORDER BY created, id"
-                )
-            ]
+            queued = _queued_ids(con)
         return queued.index(run_id) if run_id in queued else None
 
     def free_slots(self, limit: int) -> int:
@@ -823,6 +813,13 @@ class RunStore:
                 (run_id, kind),
             ).fetchall()
         return {r[0]: json.loads(r[1]) for r in rows}
+
+
+def _queued_ids(con: sqlite3.Connection) -> list[str]:
+    """The queued runs' ids in the order they start: creation, then id."""
+    return [
+        r[0] for r in con.execute("SELECT id FROM runs WHERE status='queued' ORDER BY created, id")
+    ]
 
 
 def _series(layers: tuple[str, ...], rows: list[tuple[int, bytes]]) -> LayerSeries:
