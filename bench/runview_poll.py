@@ -8,8 +8,8 @@ and weight statistics every 5 steps, an evaluation with block probes every 50. T
 page is opened in AppTest on ``?run=ID``; each poll runs the page once, and the fragment's
 share (the live view itself) is timed with ``time.thread_time`` around its two parts,
 ``runview._top`` (the header, every second) and ``runview._body`` (members,
-controls and charts, as often as the charts redraw), with the SQLite connections each
-opened. Two kinds of poll: figures rebuilt
+controls and charts, as often as the charts redraw), with the store reads each
+made. Two kinds of poll: figures rebuilt
 (every 3 s on a small CPU) and figures re-sent from the cache (the polls in between).
 
     python bench/runview_poll.py [--steps 1000] [--polls 10]
@@ -80,13 +80,13 @@ def measure(run_id: str, polls: int) -> dict[str, float]:
     # controls, charts: as often as the charts redraw). Older checkouts had one part, _live.
     parts = [n for n in ("_top", "_body", "_live") if hasattr(runview, n)]
     originals = {n: getattr(runview, n) for n in parts}
-    original_connect = RunStore._connect
+    original_read = RunStore._read
     seen: dict[str, list[tuple[float, int]]] = {n: [] for n in parts}
     opened = [0]
 
-    def connect(self):
+    def read(self):
         opened[0] += 1
-        return original_connect(self)
+        return original_read(self)
 
     def timed(name):
         def run(*args, **kwargs):
@@ -98,7 +98,7 @@ def measure(run_id: str, polls: int) -> dict[str, float]:
 
     for n in parts:
         setattr(runview, n, timed(n))
-    RunStore._connect = connect
+    RunStore._read = read
     try:
         at = AppTest.from_file(str(app), default_timeout=120)
         at.run()
@@ -126,7 +126,7 @@ def measure(run_id: str, polls: int) -> dict[str, float]:
     finally:
         for n in parts:
             setattr(runview, n, originals[n])
-        RunStore._connect = original_connect
+        RunStore._read = original_read
 
 
 def main() -> None:

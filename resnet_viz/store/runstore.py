@@ -9,19 +9,22 @@ Writers: exactly one worker per run (plus the UI for control rows and the launch
 fixes of dead workers). Readers: any number of Streamlit sessions, polling. WAL mode lets
 readers see committed data while the worker writes; the worker commits once per logging
 interval, never per step. Per-layer statistics are stored as one float32 blob per logged step,
-not one row per layer. Every call opens its own short-lived connection, so a store object is
-safe to share between threads. The names of what is stored live in :mod:`resnet_viz.keys`.
+not one row per layer. Each write opens its own short-lived connection; reads reuse idle
+connections to the same file (a small pool), each used by one thread at a time, so a store
+object is safe to share between threads. The names of what is stored live in :mod:`resnet_viz.keys`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
 import shutil
 import socket
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -160,8 +163,13 @@ class LayerSeries:
 
 
 class RunStore:
-    """All reads and writes of run records. Cheap to construct; every call opens and closes its
-    own connection."""
+    """All reads and writes of run records. Cheap to construct; writes open and close their own
+    connection, reads borrow one from a small pool."""
+
+    # Idle read connections kept. Opening one (a file open and the WAL pragmas) was the largest
+    # single cost of a watching tab's poll: thirty tabs opened ~100 a second
+    # (bench/classroom_load.py).
+    POOL_SIZE = 8
 
     def __init__(self, runs_dir: str | Path | None = None) -> None:
         self.root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
@@ -171,6 +179,9 @@ class RunStore:
         # read-only, every write raises StoreError(problem), and the pages show this text.
         self.problem: str | None = None
         self._damaged_file: tuple[int, int] | None = None
+        self._pool: list[sqlite3.Connection] = []
+        self._pool_file: tuple[int, ...] | None = None  # what the pooled connections opened
+        self._pool_lock = threading.Lock()
         self._refuse_an_emptied_store()
         try:
             # closing(): a Connection's own `with` commits but does not close it. Left to the
@@ -249,10 +260,16 @@ class RunStore:
     def _connect(self) -> sqlite3.Connection:
         if self._still_damaged():
             return sqlite3.connect(
-                f"file:{self.db_path}?mode=ro", uri=True, timeout=30.0, isolation_level=None
+                f"file:{self.db_path}?mode=ro",
+                uri=True,
+                timeout=30.0,
+                isolation_level=None,
+                check_same_thread=False,  # pooled: one thread at a time, not always the same
             )
         fresh = not self.db_path.exists()  # first use, or moved aside while the app runs
-        con = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        con = sqlite3.connect(
+            self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe in WAL mode
         if fresh:
@@ -327,20 +344,56 @@ class RunStore:
             "starts a new store; `sqlite3 runs.db.damaged .recover` may get its records back."
         )
 
+    def _file_state(self) -> tuple[int, ...] | None:
+        """What a pooled connection must still match: the same file, unchanged since (in WAL
+        mode the main file changes only at checkpoints, so a rewrite in place shows too)."""
+        try:
+            st = self.db_path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _borrow(self) -> tuple[sqlite3.Connection, tuple[int, ...] | None]:
+        state = None if self._still_damaged() else self._file_state()
+        with self._pool_lock:
+            stale: list[sqlite3.Connection] = []
+            if state != self._pool_file:  # replaced, moved aside, rewritten: open anew
+                stale, self._pool, self._pool_file = self._pool, [], state
+            con = self._pool.pop() if self._pool and state is not None else None
+        for old in stale:
+            old.close()
+        return (con or self._connect()), state
+
+    def _give_back(self, con: sqlite3.Connection, state: tuple[int, ...] | None) -> None:
+        with self._pool_lock:
+            if (
+                state is not None
+                and state == self._pool_file
+                and len(self._pool) < self.POOL_SIZE
+                and not con.in_transaction
+            ):
+                self._pool.append(con)
+                return
+        con.close()
+
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         try:
-            con = self._connect()
+            con, state = self._borrow()
         except sqlite3.OperationalError as err:  # a full or failing disk, even for reading
             raise self._read_error(err) from err
         try:
             yield con
         except sqlite3.OperationalError as err:
+            con.close()
             raise self._read_error(err) from err
         except sqlite3.DatabaseError as err:  # a malformed page met while reading
-            raise self._damaged(err) from err
-        finally:
             con.close()
+            raise self._damaged(err) from err
+        except BaseException:
+            con.close()
+            raise
+        self._give_back(con, state)
 
     def run_dir(self, run_id: str) -> Path:
         return self.root / run_id
@@ -834,6 +887,7 @@ def _series(layers: tuple[str, ...], rows: list[tuple[int, bytes]]) -> LayerSeri
     return LayerSeries(layers, steps, values)
 
 
+@functools.lru_cache(maxsize=1024)  # a config is frozen; each poll of each tab reads its run's
 def _config(text: str, name: str) -> TrainConfig:
     try:
         return TrainConfig.from_dict(json.loads(text))

@@ -18,6 +18,7 @@ stdin closes and it exits too. ``RESNET_VIZ_PREWARM=0`` turns spares off.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -44,6 +45,7 @@ CANCELLED = "Cancelled while it waited in the queue; it never trained."
 _procs: dict[str, subprocess.Popen] = {}
 _spares: dict[str, subprocess.Popen] = {}  # runs dir → a warm worker waiting for a run id
 _lock = threading.Lock()
+_refreshed_at: dict[Path, float] = {}  # runs dir → when refresh last scanned it
 
 
 def record_run(store: RunStore, cfg: TrainConfig, *, owner: str | None = None) -> str:
@@ -193,11 +195,20 @@ def request_stop(store: RunStore, run_id: str) -> None:
         store.add_control(run_id, "stop")
 
 
-def refresh(store: RunStore) -> list[str]:
+def refresh(store: RunStore, *, at_most_every: float = 0.0) -> list[str]:
     """Mark runs whose worker died as interrupted; returns their ids. A store that cannot be
     written (read-only, full) can still be read: the pages go on showing it, and the marking
-    waits until it can be written (Start says why it cannot)."""
+    waits until it can be written (Start says why it cannot).
+
+    ``at_most_every``: seconds; look in the store only if this process has not done so for
+    ``store`` that recently (a worker of this process that exited is still noticed at once).
+    Thirty tabs polling a run each second need not each scan for dead runs."""
     codes = {rid: code for rid, code in exit_codes().items() if code not in (None, 0)}
+    now = time.monotonic()
+    with _lock:
+        if not codes and now - _refreshed_at.get(store.root, -math.inf) < at_most_every:
+            return []
+        _refreshed_at[store.root] = now
     try:
         return reap_dead(store, exit_codes=codes)
     except StoreError:

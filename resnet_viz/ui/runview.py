@@ -23,6 +23,9 @@ from .runcharts import CHART_SECONDS_SMALL_CPU, Charts, blocks, chart_period, cu
 from .text import md
 
 POLL_SECONDS = 1.0
+# The header's scan for runs whose worker died, shared by every tab of this server: dead runs
+# are told by a heartbeat 20 s stale, so a scan every 2 s (not one per tab a second) is enough.
+REAP_SECONDS = 2.0
 # A starting run's view waits up to this long for the first logged step before drawing, so the
 # first charts come with this run of the fragment, not the next: Streamlit's run_every timer
 # runs in the browser, and on a busy 2-core machine it fired 1.8 s after the previous run.
@@ -95,7 +98,7 @@ def _body_period(run: RunRecord, key: str) -> float:
 def _live_top(run_id: str, key: str) -> None:
     s = store()
     try:
-        refresh(s)
+        refresh(s, at_most_every=REAP_SECONDS)
         run = s.get_run(run_id)
         if run is None:
             st.rerun()

@@ -622,3 +622,39 @@ def test_a_full_disk_is_named_even_when_sqlite_says_disk_io_error(tmp_path, monk
         store.list_runs()
     with pytest.raises(StoreError, match="full disk, so nothing new can be recorded"):
         store.create_run(TrainConfig())
+
+
+def test_reads_reuse_pooled_connections_until_the_file_changes(tmp_path, monkeypatch):
+    import threading
+
+    store, ids = _recorded(tmp_path / "runs")
+    opened = []
+    real = RunStore._connect
+    monkeypatch.setattr(RunStore, "_connect", lambda self: opened.append(1) or real(self))
+    for _ in range(5):
+        assert len(store.list_runs()) == 2
+    assert len(opened) == 1  # one connection, borrowed five times
+    # Several threads at once: each borrows its own; all are handed back, at most POOL_SIZE.
+    seen, gate = [], threading.Barrier(4)
+
+    def read():
+        with store._read() as con:
+            gate.wait(5)
+            seen.append(con.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [2] * 4 and 1 < len(opened) <= 4 and len(store._pool) <= RunStore.POOL_SIZE
+    # A file put in its place (a restored backup) is read, not the pooled old one.
+    other = RunStore(tmp_path / "other")
+    other.create_run(TrainConfig(name="restored"))
+    con = sqlite3.connect(other.db_path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    for f in ("runs.db-wal", "runs.db-shm"):
+        (store.root / f).unlink(missing_ok=True)
+    other.db_path.replace(store.db_path)
+    assert [r.name for r in store.list_runs()] == ["restored"]

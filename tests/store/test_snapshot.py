@@ -58,8 +58,8 @@ def test_every_members_layers_in_one_read(store, run_id):
 def test_a_snapshot_reads_each_thing_once(store, run_id, monkeypatch):
     snap = RunSnapshot(store, store.get_run(run_id))
     opened = []
-    connect = RunStore._connect
-    monkeypatch.setattr(RunStore, "_connect", lambda self: opened.append(1) or connect(self))
+    read = RunStore._read
+    monkeypatch.setattr(RunStore, "_read", lambda self: opened.append(1) or read(self))
     assert snap.members == [(0, "resnet8"), (1, "plain8")] and snap.cohort
     for _ in range(3):
         snap.scalars(keys.TRAIN_LOSS, 0)

@@ -101,3 +101,14 @@ def test_reap_dead_leaves_finished_runs_alone(store, monkeypatch):
     monkeypatch.setattr(launcher, "STALE_AFTER_S", 0.0)
     assert reap_dead(store) == []
     assert store.get_run(run_id).status == "finished"
+
+
+def test_refresh_scans_the_store_at_most_as_often_as_asked(store, monkeypatch):
+    scans = []
+    monkeypatch.setattr(launcher, "reap_dead", lambda s, exit_codes: scans.append(1) or [])
+    monkeypatch.setattr(launcher, "_refreshed_at", {})
+    for _ in range(5):
+        launcher.refresh(store, at_most_every=60.0)
+    assert len(scans) == 1  # thirty tabs a second: one scan
+    launcher.refresh(store)  # a page asking for it now (the Runs page)
+    assert len(scans) == 2
