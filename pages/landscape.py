@@ -51,7 +51,7 @@ def choose_run(runs):
         "Run",
         ids,
         key="land.run",
-        format_func=lambda i: f"{by_id[i].name} · {by_id[i].config.describe()} · {i}",
+        format_func=lambda i: f"{by_id[i].name} · {by_id[i].describe()} · {i}",
     )
     st.query_params["run"] = run_id
     return by_id[run_id]

@@ -66,7 +66,7 @@ rows = [
     {
         "name": r.name,
         "status": queue_place(r),
-        "setup": r.config.describe(),
+        "setup": r.describe(),
         "best val acc": ui.percent(best_val(r)),
         "duration (s)": round(r.duration, 1) if r.duration is not None else None,
         "started": started(r),
@@ -111,9 +111,7 @@ def legend_names(chosen: list) -> dict[str, str]:
     """A name per run a reader can tell apart: the run's name, and where names repeat, what
     differs (its setup, else its start time); escaped for the charts' legends."""
     counts = Counter(r.name for r in chosen)
-    names = {
-        r.id: f"{r.name} · {r.config.describe()}" if counts[r.name] > 1 else r.name for r in chosen
-    }
+    names = {r.id: f"{r.name} · {r.describe()}" if counts[r.name] > 1 else r.name for r in chosen}
     counts = Counter(names.values())
     return {
         r.id: ui.plain(
@@ -123,6 +121,9 @@ def legend_names(chosen: list) -> dict[str, str]:
     }
 
 
+if chosen:
+    ui.export_buttons(store, chosen)
+
 if chosen and (refusal := ui.roles.delete_refusal()):
     st.button(f"Delete {len(chosen)} selected", icon=":material/delete:", disabled=True)
     ui.roles.refused(refusal)
@@ -131,7 +132,7 @@ elif chosen:
         st.markdown(
             "Deletes the records and checkpoints of:\n\n"
             + "\n".join(
-                f"- **{ui.md(r.name)}** · {r.config.describe()} · started {started(r)} · `{r.id}`"
+                f"- **{ui.md(r.name)}** · {r.describe()} · started {started(r)} · `{r.id}`"
                 for r in chosen
             )
         )

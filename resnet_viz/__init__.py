@@ -14,3 +14,15 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+__all__ = ["watch"]
+
+
+def __getattr__(name: str):
+    # resnet_viz.watch (in resnet_viz.watcher) imports torch; the app's pages and a queued
+    # worker import this package without needing it (PEP 562: loaded on first use).
+    if name == "watch":
+        from .watcher import watch
+
+        return watch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,6 +13,7 @@ TRAIN_ACC = "train/acc"  # per batch
 VAL_LOSS = "val/loss"  # at each evaluation
 VAL_ACC = "val/acc"
 LR = "lr"  # the learning rate each step used
+SKIPPED = "train/skipped"  # 1 where a GradScaler skipped the step (inf/NaN gradients), else 0
 THROUGHPUT = "throughput"  # training images per second over the last logging interval
 EPOCH = "epoch"  # at each evaluation: the epoch it closes (1-based)
 ELAPSED = "elapsed"  # at each evaluation: seconds since the run started

@@ -51,6 +51,8 @@ ALLOWED: dict[str, set[str]] = {
     },
     "figures": {"activations", "controls", "experiments", "explain", "keys", "store"},
     "classroom": {"keys", "store"},
+    "watcher": {"config", "errors", "keys", "store", "train"},
+    "export": {"errors", "keys", "store"},
     "ui": {
         "activations",
         "archs",
@@ -61,6 +63,7 @@ ALLOWED: dict[str, set[str]] = {
         "errors",
         "experiments",
         "explain",
+        "export",
         "figures",
         "images",
         "keys",

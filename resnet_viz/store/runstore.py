@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL, started REAL, ended REAL,
     heartbeat REAL, status TEXT NOT NULL, reason TEXT, config TEXT NOT NULL, device TEXT,
     host TEXT, pid INTEGER, step INTEGER DEFAULT 0, total_steps INTEGER, summary TEXT,
-    owner TEXT
+    owner TEXT, script TEXT
 );
 CREATE TABLE IF NOT EXISTS members (
     run_id TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, config TEXT NOT NULL,
@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS analyses (
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # Columns added after the first stores were written: (table, column, declaration).
-_ADDED_COLUMNS = (("runs", "owner", "TEXT"),)
+_ADDED_COLUMNS = (("runs", "owner", "TEXT"), ("runs", "script", "TEXT"))
 
 
 # Free space below which a failed write is put down to a full disk.
@@ -121,10 +121,27 @@ class RunRecord:
     summary: dict[str, Any] | None
     members: tuple[str, ...]
     owner: str | None = None  # who started it, in classroom mode (a viewer's address)
+    # Set for a run a user's own training script recorded (resnet_viz.watch): its model's
+    # class, the script's command line and the config it passed. ``config`` is then only the
+    # defaults with the run's name: the app did not choose how it trains.
+    script: dict[str, Any] | None = None
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def from_script(self) -> bool:
+        return self.script is not None
+
+    def describe(self) -> str:
+        """The run's setup in one line: the app's config, or what the script said of itself."""
+        if self.script is None:
+            return self.config.describe()
+        settings = ", ".join(f"{k}={v}" for k, v in (self.script.get("config") or {}).items())
+        return f"from a script · {self.script.get('model', 'model')}" + (
+            f" · {settings}" if settings else ""
+        )
 
     @property
     def duration(self) -> float | None:
@@ -422,24 +439,40 @@ class RunStore:
         return self.checkpoint_path(run_id, member).exists()
 
     # ---- runs -------------------------------------------------------------------------------
-    def create_run(self, cfg: TrainConfig, *, owner: str | None = None) -> str:
+    def create_run(
+        self, cfg: TrainConfig, *, owner: str | None = None, script: dict[str, Any] | None = None
+    ) -> str:
         """Record a queued run of ``cfg`` and its cohort members; returns the new run id.
-        ``owner``: who asked for it, where that matters (a classroom's viewers)."""
+        ``owner``: who asked for it, where that matters (a classroom's viewers). ``script``: a
+        run a user's script trains (RunRecord.script; JSON-able), with one member named by its
+        ``"model"``."""
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         now = time.time()
-        members = zip(cfg.member_names(), cfg.members, strict=True)
+        if script is None:
+            members = [
+                (n, json.dumps(dataclasses.asdict(m)))
+                for n, m in zip(cfg.member_names(), cfg.members, strict=True)
+            ]
+        else:
+            members = [(str(script.get("model", "model")), "{}")]
         with self._tx() as con:
             con.execute(
-                "INSERT INTO runs (id, name, created, heartbeat, status, config, owner) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, cfg.name, now, now, "queued", cfg.to_json(), owner),
+                "INSERT INTO runs (id, name, created, heartbeat, status, config, owner, script) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    cfg.name,
+                    now,
+                    now,
+                    "queued",
+                    cfg.to_json(),
+                    owner,
+                    json.dumps(script) if script is not None else None,
+                ),
             )
             con.executemany(
                 "INSERT INTO members (run_id, idx, name, config) VALUES (?, ?, ?, ?)",
-                [
-                    (run_id, i, n, json.dumps(dataclasses.asdict(m)))
-                    for i, (n, m) in enumerate(members)
-                ],
+                [(run_id, i, n, c) for i, (n, c) in enumerate(members)],
             )
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return run_id
@@ -500,8 +533,9 @@ class RunStore:
             con.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
 
     def mark_started(
-        self, run_id: str, *, device: str, total_steps: int, pid: int | None = None
+        self, run_id: str, *, device: str, total_steps: int | None, pid: int | None = None
     ) -> None:
+        """``total_steps``: None where it is not known (a script's own loop)."""
         now = time.time()
         with self._tx() as con:
             con.execute(
@@ -509,6 +543,11 @@ class RunStore:
                 "pid=?, total_steps=? WHERE id=?",
                 (now, now, device, socket.gethostname(), pid or os.getpid(), total_steps, run_id),
             )
+
+    def beat(self, run_id: str) -> None:
+        """Its worker is alive, between writes (a script's long evaluation, say)."""
+        with self._tx() as con:
+            con.execute("UPDATE runs SET heartbeat=? WHERE id=?", (time.time(), run_id))
 
     def set_pid(self, run_id: str, pid: int) -> None:
         with self._tx() as con:
@@ -552,7 +591,7 @@ class RunStore:
         with self._read() as con:
             rows = con.execute(
                 "SELECT id, name, status, reason, created, started, ended, heartbeat, config, "
-                f"device, host, pid, step, total_steps, summary, owner FROM runs {where}",
+                f"device, host, pid, step, total_steps, summary, owner, script FROM runs {where}",
                 args,
             ).fetchall()
             # Only the members of these runs: get_run is polled every second by each live view.
@@ -586,6 +625,7 @@ class RunStore:
                 summary=json.loads(r[14]) if r[14] else None,
                 members=tuple(names.get(r[0], ())),
                 owner=r[15],
+                script=json.loads(r[16]) if r[16] else None,
             )
             for r in rows
         ]
@@ -742,6 +782,15 @@ class RunStore:
                 (best,) = con.execute(f"SELECT MAX(value) {where}", (run_id, m, key)).fetchone()
                 out[m] = (latest[0] if latest else None, best)
         return out
+
+    def layer_kinds(self, run_id: str, member: int = 0) -> list[str]:
+        """The per-layer statistics recorded for a member (grad_norm, weight_norm…), sorted."""
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT DISTINCT kind FROM layer_stats WHERE run_id=? AND member=?",
+                (run_id, member),
+            ).fetchall()
+        return sorted(r[0] for r in rows)
 
     def layers(self, run_id: str) -> dict[int, dict[str, tuple[str, ...]]]:
         """``{member: {group: layer names}}`` for every member of a run, in one query."""

@@ -7,6 +7,8 @@ call and stacked into one vector; the host sees them once per logging interval (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import nn
@@ -17,15 +19,18 @@ from ..models import probe_layers, residual_blocks
 class GradNormProbe:
     """Per-layer gradient L2 norms, one on-device vector per step."""
 
-    def __init__(self, model: nn.Module) -> None:
-        named = probe_layers(model)
+    def __init__(self, model: nn.Module, layers: Sequence[tuple[str, nn.Parameter]] = ()) -> None:
+        """``layers``: the ``(name, weight)`` rows; by default this project's (probe_layers)."""
+        named = list(layers) or probe_layers(model)
         self.names = tuple(n for n, _ in named)
         self.params = [p for _, p in named]
         self._zero: torch.Tensor | None = None
         self._steps: list[torch.Tensor] = []
 
     @torch.no_grad()
-    def record(self) -> None:
+    def record(self, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """This step's norms (kept for :meth:`drain`); ``scale``: a factor for all of them,
+        e.g. the inverse of a GradScaler's scale, as a device tensor (no sync)."""
         grads = []
         for p in self.params:
             if p.grad is None:  # e.g. a projection shortcut while its skip is switched off
@@ -34,7 +39,17 @@ class GradNormProbe:
                 grads.append(self._zero)
             else:
                 grads.append(p.grad)
-        self._steps.append(torch.stack(torch._foreach_norm(grads)))
+        norms = torch.stack(torch._foreach_norm(grads))
+        if scale is not None:
+            norms = norms * scale
+        self._steps.append(norms)
+        return norms
+
+    def take(self) -> list[torch.Tensor]:
+        """The steps' norm vectors since the last take, still on the device, for another thread
+        to copy to the host."""
+        steps, self._steps = self._steps, []
+        return steps
 
     def drain(self) -> np.ndarray:
         """``(steps since last drain, layers)`` float32 on the host; one device→host copy."""
@@ -48,12 +63,18 @@ class GradNormProbe:
 class WeightProbe:
     """Per-layer weight norms and update/weight ratios ‖Δw‖/‖w‖ over each logging interval."""
 
-    def __init__(self, model: nn.Module) -> None:
-        self.params = [p for _, p in probe_layers(model)]
+    def __init__(self, model: nn.Module, layers: Sequence[tuple[str, nn.Parameter]] = ()) -> None:
+        self.params = [p for _, p in (list(layers) or probe_layers(model))]
         self._previous = [p.detach().clone() for p in self.params]
 
     @torch.no_grad()
     def measure(self) -> tuple[np.ndarray, np.ndarray]:
+        both = self.measure_on_device().float().cpu().numpy()
+        return both[0], both[1]
+
+    @torch.no_grad()
+    def measure_on_device(self) -> torch.Tensor:
+        """``(2, layers)``: weight norms and update ratios, left on the device."""
         current = [p.detach() for p in self.params]
         norms = torch.stack(torch._foreach_norm(current))
         deltas = torch._foreach_sub(current, self._previous)
@@ -61,8 +82,7 @@ class WeightProbe:
             torch._foreach_norm(self._previous)
         ).clamp_min(1e-12)
         torch._foreach_copy_(self._previous, current)
-        both = torch.stack([norms, ratio]).float().cpu().numpy()
-        return both[0], both[1]
+        return torch.stack([norms, ratio])
 
 
 @torch.no_grad()

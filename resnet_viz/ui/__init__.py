@@ -3,6 +3,7 @@ Runs and Skip Lab pages share, the pickers and page sections of Activations and 
 stay thin: widgets in, this and ``figures`` out."""
 
 from . import roles
+from .exports import export_buttons
 from .generalisation import generalisation
 from .look import plot, presentation_switch, presenting
 from .resources import store, store_failure, store_notice
@@ -13,6 +14,7 @@ from .text import md, plain
 
 __all__ = [
     "STATUS_ICONS",
+    "export_buttons",
     "generalisation",
     "md",
     "percent",

@@ -99,7 +99,7 @@ def _offer_live_run(key: str, *, cohort: bool) -> None:
     left, right = st.columns([3, 1], vertical_alignment="center")
     total = f"/{run.total_steps:,}" if run.total_steps else ""
     left.info(
-        f"**{md(run.name)}** is training now: {run.config.describe()} · {run.status} · step "
+        f"**{md(run.name)}** is training now: {run.describe()} · {run.status} · step "
         f"{run.step:,}{total}.",
         icon=":material/directions_run:",
     )
@@ -117,8 +117,8 @@ def twin_button(run_id: str) -> None:
     """Offer a single-model run's setup again as a two-member cohort with its plain (or
     residual) twin; on a click, start it and open it in the Skip Lab."""
     record = store().get_run(run_id)
-    if record is None or len(record.members) != 1:
-        return
+    if record is None or len(record.members) != 1 or record.from_script:
+        return  # a script's run: the app does not know how it trained, so no twin to offer
     try:
         cohort = record.config.with_twin()
     except ResNetVizError:

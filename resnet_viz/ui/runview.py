@@ -255,7 +255,12 @@ def _header(snap: RunSnapshot, key: str) -> None:
     icon = STATUS_ICONS.get(run.status, "")
     top = st.columns([3, 1])
     top[0].markdown(f"### {icon} {md(run.name)} · `{run.id}`")
-    top[0].caption(run.config.describe() + (f" · device {run.device}" if run.device else ""))
+    top[0].caption(md(run.describe()) + (f" · device {run.device}" if run.device else ""))
+    if run.script and run.script.get("argv"):
+        top[0].caption(
+            f"Trained by your script: {md(' '.join(run.script['argv']))}. Stop reaches it "
+            "(run.should_stop); the app's live controls do not."
+        )
     queued = run.status == "queued"
     stop = run.active and roles.button(
         "Cancel" if queued else "Stop",
@@ -271,7 +276,12 @@ def _header(snap: RunSnapshot, key: str) -> None:
         if queued:
             st.toast("Cancelled: taken out of the queue.", icon=":material/cancel:")
         else:
-            st.toast("Stop requested; the worker stops at its next step.", icon=":material/stop:")
+            said = (
+                "Stop requested; your script sees it in run.should_stop within a second."
+                if run.from_script
+                else "Stop requested; the worker stops at its next step."
+            )
+            st.toast(said, icon=":material/stop:")
     total = run.total_steps or 0
     elapsed = run.duration
     eta = None
@@ -284,7 +294,10 @@ def _header(snap: RunSnapshot, key: str) -> None:
     if queued:
         ahead = snap.store.queue_position(run.id) or 0
         text = "queued · next in line" if ahead == 0 else f"queued · {ahead} ahead in line"
-    st.progress(frac, text=text)
+    if total or queued:
+        st.progress(frac, text=text)
+    else:  # a script's loop that did not say how long it is: no bar that never fills
+        st.markdown(f"**{run.status}** · step {run.step:,}")
     quiet = time.time() - (run.heartbeat or run.created)
     if run.status == "running" and quiet > STALE_AFTER_S:
         st.warning(
@@ -324,4 +337,5 @@ def _explain_outcome(run: RunRecord) -> None:
     elif run.status in ("failed", "interrupted"):
         st.error(f"**{run.status.capitalize()}.** {md(run.reason)}")
     elif run.status == "stopped":
-        st.info(f"**Stopped.** {md(run.reason)} The checkpoint was saved at that step.")
+        kept = "" if run.from_script else " The checkpoint was saved at that step."
+        st.info(f"**Stopped.** {md(run.reason)}{kept}")

@@ -627,7 +627,7 @@ def test_a_full_disk_is_named_even_when_sqlite_says_disk_io_error(tmp_path, monk
 def test_reads_reuse_pooled_connections_until_the_file_changes(tmp_path, monkeypatch):
     import threading
 
-    store, ids = _recorded(tmp_path / "runs")
+    store, _ = _recorded(tmp_path / "runs")
     opened = []
     real = RunStore._connect
     monkeypatch.setattr(RunStore, "_connect", lambda self: opened.append(1) or real(self))

@@ -107,6 +107,7 @@ def test_refresh_scans_the_store_at_most_as_often_as_asked(store, monkeypatch):
     scans = []
     monkeypatch.setattr(launcher, "reap_dead", lambda s, exit_codes: scans.append(1) or [])
     monkeypatch.setattr(launcher, "_refreshed_at", {})
+    monkeypatch.setattr(launcher, "exit_codes", dict)  # no worker of this process has ended
     for _ in range(5):
         launcher.refresh(store, at_most_every=60.0)
     assert len(scans) == 1  # thirty tabs a second: one scan
