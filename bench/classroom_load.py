@@ -16,6 +16,7 @@ Printed, as JSON lines and a summary:
 - the longest any watcher went without a new step.
 
     python bench/classroom_load.py [--watchers 30] [--epochs 12]
+    python bench/classroom_load.py --pairs 4 [--window 30]   # drift-proof: alternating windows
 """
 
 from __future__ import annotations
@@ -204,10 +205,89 @@ def one_run(store: RunStore, cfg: TrainConfig, port: int, watchers: int, server:
     return out
 
 
+def rate(steps: list[tuple[float, int]], start: float, end: float) -> float | None:
+    """Steps/s between ``start`` and ``end`` from ``(time, step)`` pairs, or None."""
+    inside = [(t, s) for t, s in steps if start <= t <= end]
+    if len(inside) < 2 or inside[-1][0] == inside[0][0]:
+        return None
+    return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+
+
+def interleaved(store, cfg, port: int, watchers: int, server: int, pairs: int, seconds: float):
+    """One long run, watched and unwatched in alternating windows of ``seconds``: a machine
+    whose speed drifts between runs (this VM's did by up to 33%) drifts alike for both."""
+    run_id = launcher.launch(store, cfg.with_overrides({"epochs": 200}))
+    first_seen: dict[int, float] = {}
+    done = threading.Event()
+    poller = threading.Thread(target=poll_steps, args=(store, run_id, first_seen, done))
+    poller.start()
+    while not first_seen or max(first_seen) < 20:
+        time.sleep(0.2)
+    windows, tabs_seen, settle = [], [], 5.0  # the first seconds of a window are not counted
+    cpu = {True: 0.0, False: 0.0}
+
+    async def schedule() -> None:
+        for w in range(2 * pairs):
+            watched, t0, c0 = w % 2 == 1, time.time(), cpu_seconds(server)
+            if watched:
+                tabs = [Watcher(port, run_id) for _ in range(watchers)]
+                tasks = [asyncio.create_task(t.run()) for t in tabs]
+                await asyncio.sleep(seconds)
+                for t in tabs:
+                    t.stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                tabs_seen.extend(tabs)
+            else:
+                await asyncio.sleep(seconds)
+            cpu[watched] += cpu_seconds(server) - c0
+            windows.append((t0 + settle, t0 + seconds, watched))
+
+    asyncio.run(schedule())
+    launcher.request_stop(store, run_id)
+    poller.join(120)
+    done.set()
+    steps = sorted((t, s) for s, t in first_seen.items() if s > 0)
+    rates = {True: [], False: []}
+    for start, end, watched in windows:
+        if (r := rate(steps, start, end)) is not None:
+            rates[watched].append(r)
+    latencies = [
+        t - first_seen[s]
+        for tab in tabs_seen
+        for t, s in tab.seen
+        if s in first_seen and t >= first_seen[s]
+    ]
+    q = (
+        statistics.quantiles(latencies, n=20, method="inclusive")
+        if len(latencies) > 1
+        else [0] * 19
+    )
+    alone, loaded = statistics.median(rates[False]), statistics.median(rates[True])
+    out = {
+        "watchers": watchers,
+        "windows": f"{pairs} × {seconds:g} s each way",
+        "alone_steps_per_s": [round(r, 2) for r in rates[False]],
+        "watched_steps_per_s": [round(r, 2) for r in rates[True]],
+        "ratio": round(loaded / alone, 3),
+        "server_cpu_per_s_watched": round(cpu[True] / (pairs * seconds), 2),
+        "latency_p50_s": round(statistics.median(latencies), 2) if latencies else None,
+        "latency_p95_s": round(q[18], 2),
+    }
+    print(json.dumps(out), flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--watchers", type=int, default=30)
     p.add_argument("--epochs", type=int, default=12)
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="instead of three runs: one long run, N pairs of unwatched and watched windows",
+    )
+    p.add_argument("--window", type=float, default=30.0, help="seconds per window (--pairs)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp) / "runs"
@@ -218,6 +298,18 @@ def main() -> None:
             cfg = TrainConfig().with_overrides({"epochs": args.epochs, "name": "watched"})
             # A first tab makes the server import torch and plotly before anything is timed.
             one_run(store, cfg.with_overrides({"epochs": 1}), port, 1, server.pid)
+            if args.pairs:
+                out = interleaved(
+                    store, cfg, port, args.watchers, server.pid, args.pairs, args.window
+                )
+                print(
+                    f"\n{platform.node()} · {os.cpu_count()} cores · "
+                    f"{platform.processor() or platform.machine()}\ntraining with "
+                    f"{args.watchers} watchers: ratio {out['ratio']:.2f} of the unwatched windows "
+                    f"(median steps/s); latency p50 {out['latency_p50_s']} s, "
+                    f"p95 {out['latency_p95_s']} s"
+                )
+                return
             base1 = one_run(store, cfg, port, 0, server.pid)
             loaded = one_run(store, cfg, port, args.watchers, server.pid)
             base2 = one_run(store, cfg, port, 0, server.pid)

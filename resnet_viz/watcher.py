@@ -227,15 +227,22 @@ class WatchedRun:
                 "this step is not recorded. Call it after loss.backward().",
             )
             return
-        scale = None
-        if scaler is not None and scaler.is_enabled():
-            scale = scaler._get_scale_async().double().reciprocal().float()  # no host sync
-        norms = self.grads.record(scale)
-        if scaler is not None and scaler.is_enabled():  # it skips a step with any inf/NaN grad
-            self._skipped.append(~torch.isfinite(norms).all())
+        try:
+            loss_value = loss.detach() if torch.is_tensor(loss) else float(loss)
+            lr_value = lr.detach() if torch.is_tensor(lr) else (None if lr is None else float(lr))
+            scaling = scaler is not None and scaler.is_enabled()
+            scale = None
+            if scaling:
+                scale = scaler._get_scale_async().double().reciprocal().float()  # no host sync
+            norms = self.grads.record(scale)  # the last thing that can fail: rows stay aligned
+            if scaling:  # a GradScaler skips a step with any inf/NaN gradient
+                self._skipped.append(~torch.isfinite(norms).all())
+            self._losses.append(loss_value)
+            self._lrs.append(lr_value)
+        except Exception as err:  # whatever went wrong here, the user's training goes on
+            self._warn_once("step", f"resnet_viz.watch could not record a step: {err!r}")
+            return
         self.step_count += 1
-        self._losses.append(loss.detach() if torch.is_tensor(loss) else float(loss))
-        self._lrs.append(lr.detach() if torch.is_tensor(lr) else lr)
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         due = self.step_count % self.log_every == 0
         if not distributed:  # ranks must flush at the same steps: by count alone then

@@ -129,6 +129,9 @@ def test_misuse_gets_a_clear_message_before_or_without_breaking_the_loop(runs_di
         with pytest.warns(RuntimeWarning, match=r"before backward\(\)"):
             run.step(loss=1.0)  # no gradients yet: said once, not recorded
         _train(run, model, 2)
+        model(_batch(0)[0]).sum().backward()
+        with pytest.warns(RuntimeWarning, match="could not record a step"):
+            run.step(loss="not a number")  # a bad value: said once, the loop goes on
     assert RunStore(runs_dir).get_run(run.id).step == 2
 
 
