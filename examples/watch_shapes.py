@@ -3,7 +3,7 @@
     python examples/watch_shapes.py            # then open the app's Train page: it is listed
     make run                                   # (in another terminal) the app, if not running
 
-Everything below is an ordinary PyTorch loop; the four lines marked "resnet_viz" are all it
+Everything below is an ordinary PyTorch loop; the lines marked "resnet_viz" are all it
 takes to see its per-layer gradient norms, loss and learning rate live, and to stop it from
 the app. Copy them into your own script.
 """
