@@ -152,10 +152,13 @@ class WatchedRun:
         self._lrs: list[Any] = []
         self._skipped: list[torch.Tensor] = []
         self._first_step = 1
-        self._t_flush = time.time()
+        # What the end of the run reports, kept by the writer thread as it writes.
+        self._last_loss: float | None = None
+        self._best_val_acc: float | None = None
+        self._last_val_acc: float | None = None
         self.store = self._open(runs_dir)
         inner = unwrap(model)
-        script = {
+        script = self._script = {
             "model": type(inner).__name__,
             "module": type(inner).__module__,
             "argv": [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else [],
@@ -260,8 +263,7 @@ class WatchedRun:
         last interval are written first: an evaluation is a pause the charts should not lag."""
         if self.rank != 0 or not scalars:
             return
-        if self._losses:  # the steps since the last interval first, so the charts show them
-            self._flush()
+        self._flush()  # the steps since the last interval first, so the charts show them
         values = {
             EVAL_KEYS.get(k, k): (v.detach() if torch.is_tensor(v) else v)
             for k, v in scalars.items()
@@ -273,8 +275,7 @@ class WatchedRun:
         Stop, ``diverged`` after a non-finite loss, or the ``status`` given."""
         if self.rank != 0 or self.id is None or not self._writer.is_alive():
             return
-        if self._losses:
-            self._flush()
+        self._flush()
         if status is None:
             if self._stop:
                 status, reason = "stopped", f"Stopped from the app at step {self.step_count}."
@@ -286,7 +287,9 @@ class WatchedRun:
 
     # ---- rank 0's writer thread -------------------------------------------------------------
     def _flush(self) -> None:
-        """Hand the interval's device tensors to the writer (no sync here)."""
+        """Hand the interval's device tensors to the writer (no sync here), if there are any."""
+        if not self._losses:
+            return
         batch = (
             self._first_step,
             self.grads.take(),
@@ -294,12 +297,11 @@ class WatchedRun:
             self._lrs,
             self._skipped,
             self.weights.measure_on_device(),
-            self._t_flush,
         )
         self._writes.put(("steps", *batch))
         self._first_step = self.step_count + 1
         self._losses, self._lrs, self._skipped = [], [], []
-        self._last_flush, self._t_flush = time.monotonic(), time.time()
+        self._last_flush = time.monotonic()
 
     def _write_loop(self) -> None:
         after = 0  # the last control row seen
@@ -336,7 +338,7 @@ class WatchedRun:
                 if item is not None and item[0] == "finish":
                     return
 
-    def _write_steps(self, first, grads, losses, lrs, skipped, weights, t_flush) -> None:
+    def _write_steps(self, first, grads, losses, lrs, skipped, weights) -> None:
         last = first + len(losses) - 1
         loss = _host_floats(losses)  # one copy each, in this thread
         lrs = _host_floats(lrs)
@@ -366,7 +368,8 @@ class WatchedRun:
         scalars = [(0, k, step, float(v)) for k, v in values.items()]
         if keys.VAL_ACC in values:
             acc = float(values[keys.VAL_ACC])
-            self._best_val_acc = max(getattr(self, "_best_val_acc", -math.inf), acc)
+            best = self._best_val_acc
+            self._best_val_acc = acc if best is None else max(best, acc)
             self._last_val_acc = acc
         self.store.write_batch(self.id, step=self.step_count, scalars=scalars)
 
@@ -382,10 +385,10 @@ class WatchedRun:
             "models": [
                 {
                     "member": 0,
-                    "name": self.store.get_run(self.id).members[0],
-                    "final_train_loss": _finite(getattr(self, "_last_loss", None)),
-                    "best_val_acc": _finite(getattr(self, "_best_val_acc", None)),
-                    "final_val_acc": _finite(getattr(self, "_last_val_acc", None)),
+                    "name": self._script["model"],
+                    "final_train_loss": _finite(self._last_loss),
+                    "best_val_acc": _finite(self._best_val_acc),
+                    "final_val_acc": _finite(self._last_val_acc),
                     "diverged_at": self._diverged[0] if self._diverged else None,
                 }
             ],
