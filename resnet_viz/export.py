@@ -26,25 +26,44 @@ from pathlib import Path
 
 from . import keys
 from .errors import ResNetVizError, StoreError
-from .store import RunStore, default_runs_dir
+from .store import LayerSeries, RunRecord, RunStore, default_runs_dir
 
 COLUMNS = ("run_id", "member", "step", "key", "value")
+
+
+def _run(store: RunStore, run_id: str) -> RunRecord:
+    run = store.get_run(run_id)
+    if run is None:
+        raise ResNetVizError(f"Run {run_id} is not in the run store ({store.root}).")
+    return run
+
+
+def _member_names(run: RunRecord) -> tuple[str, ...]:
+    return run.members or (run.name,)
+
+
+def _scalars(store: RunStore, run_id: str, member: int) -> Iterator[tuple[str, int, float]]:
+    """A member's scalars as ``(key, step, value)``, key by key."""
+    for key in sorted(store.scalar_keys(run_id, member)):
+        steps, values = store.scalars(run_id, key, member)
+        for step, value in zip(steps.tolist(), values.tolist(), strict=True):
+            yield key, step, value
+
+
+def _layer_series(store: RunStore, run_id: str, member: int) -> Iterator[tuple[str, LayerSeries]]:
+    """A member's per-layer statistics, kind by kind."""
+    for kind in store.layer_kinds(run_id, member):
+        yield kind, store.layer_series(run_id, kind, member)
 
 
 def rows(store: RunStore, run_ids: Iterable[str]) -> Iterator[tuple[str, str, int, str, float]]:
     """Every recorded value of the runs as ``(run_id, member, step, key, value)``: each
     member's scalars by key, then its per-layer statistics layer by layer."""
     for run_id in run_ids:
-        run = store.get_run(run_id)
-        if run is None:
-            raise ResNetVizError(f"Run {run_id} is not in the run store ({store.root}).")
-        for member, name in enumerate(run.members or (run.name,)):
-            for key in sorted(store.scalar_keys(run_id, member)):
-                steps, values = store.scalars(run_id, key, member)
-                for step, value in zip(steps.tolist(), values.tolist(), strict=True):
-                    yield run_id, name, step, key, value
-            for kind in store.layer_kinds(run_id, member):
-                series = store.layer_series(run_id, kind, member)
+        for member, name in enumerate(_member_names(_run(store, run_id))):
+            for key, step, value in _scalars(store, run_id, member):
+                yield run_id, name, step, key, value
+            for kind, series in _layer_series(store, run_id, member):
                 for j, layer in enumerate(series.layers):
                     for i, step in enumerate(series.steps.tolist()):
                         yield run_id, name, step, f"{kind}/{layer}", float(series.values[i, j])
@@ -71,9 +90,9 @@ def csv_text(store: RunStore, run_ids: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def _folder_name(text: str) -> str:
-    """A run or member name as one safe path component."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "run"
+def safe_name(text: str, fallback: str = "run") -> str:
+    """A run or member name as one safe path component (``fallback`` when nothing is left)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or fallback
 
 
 def write_tensorboard(store: RunStore, run_ids: Sequence[str], out_dir: str | Path) -> list[Path]:
@@ -83,22 +102,17 @@ def write_tensorboard(store: RunStore, run_ids: Sequence[str], out_dir: str | Pa
 
     written = []
     for run_id in run_ids:
-        run = store.get_run(run_id)
-        if run is None:
-            raise ResNetVizError(f"Run {run_id} is not in the run store ({store.root}).")
-        names = run.members or (run.name,)
+        run = _run(store, run_id)
+        names = _member_names(run)
         for member, name in enumerate(names):
-            folder = Path(out_dir) / f"{_folder_name(run.name)}-{run_id}"
+            folder = Path(out_dir) / f"{safe_name(run.name)}-{run_id}"
             if len(names) > 1:
-                folder /= f"{member}-{_folder_name(name)}"
+                folder /= f"{member}-{safe_name(name)}"
             writer = SummaryWriter(log_dir=str(folder))
             try:
-                for key in sorted(store.scalar_keys(run_id, member)):
-                    steps, values = store.scalars(run_id, key, member)
-                    for step, value in zip(steps.tolist(), values.tolist(), strict=True):
-                        writer.add_scalar(key, value, step)
-                for kind in store.layer_kinds(run_id, member):
-                    series = store.layer_series(run_id, kind, member)
+                for key, step, value in _scalars(store, run_id, member):
+                    writer.add_scalar(key, value, step)
+                for kind, series in _layer_series(store, run_id, member):
                     for i, step in enumerate(series.steps.tolist()):
                         row = series.values[i]
                         for j, layer in enumerate(series.layers):

@@ -53,11 +53,10 @@ class GradNormProbe:
 
     def drain(self) -> np.ndarray:
         """``(steps since last drain, layers)`` float32 on the host; one device→host copy."""
-        if not self._steps:
+        steps = self.take()
+        if not steps:
             return np.zeros((0, len(self.params)), dtype=np.float32)
-        out = torch.stack(self._steps).float().cpu().numpy()
-        self._steps.clear()
-        return out
+        return torch.stack(steps).float().cpu().numpy()
 
 
 class WeightProbe:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -59,5 +58,5 @@ def tensorboard_zip(store: RunStore, run_ids: list[str]) -> bytes:
 
 def _stem(runs: list[RunRecord]) -> str:
     if len(runs) == 1:
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", runs[0].name).strip("._") or runs[0].id
+        return export.safe_name(runs[0].name, fallback=runs[0].id)
     return f"{len(runs)}-runs"

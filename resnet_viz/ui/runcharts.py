@@ -85,10 +85,7 @@ class _Shared:
             clock = self.clocks.get(key)
             if clock is None or due(clock):
                 clock = _Clock(next(self.generations), time.monotonic(), step, events)
-                self.clocks[key] = clock
-            self.clocks.move_to_end(key)
-            while len(self.clocks) > self.CAPACITY:
-                self.clocks.popitem(last=False)
+            self._keep(self.clocks, key, clock)
             return clock
 
     def figure(self, key: tuple, generation: int, build: Callable[[], go.Figure]) -> go.Figure:
@@ -99,10 +96,16 @@ class _Shared:
                 return found[1]
         fig = _serialised_once(build())  # outside the lock: other runs' sessions go on
         with self.lock:
-            self.figures[key] = (generation, fig)
-            while len(self.figures) > self.CAPACITY:
-                self.figures.popitem(last=False)
+            self._keep(self.figures, key, (generation, fig))
         return fig
+
+    def _keep(self, entries: OrderedDict, key: tuple, value: object) -> None:
+        """Store ``value`` as the most recently used entry; drop the least recent over
+        CAPACITY (the caller holds the lock)."""
+        entries[key] = value
+        entries.move_to_end(key)
+        while len(entries) > self.CAPACITY:
+            entries.popitem(last=False)
 
 
 _SHARED = _Shared()
