@@ -9,8 +9,10 @@ round by round so drift of the machine hits all alike:
 - hooks: the way common loggers do it, one ``register_hook`` per parameter computing the
   gradient's norm and ``.item()`` to the host, every step (wandb.watch(log_freq=1)'s pattern).
 
-Printed: median seconds per step of each, and the ratios to plain (goal for watched: ≤ 1.05 on
-a CPU, ≤ 1.03 on a GPU), with the plain loop timed a second time as a noise floor.
+Printed: median seconds per step of each, and two ratios to plain (goal for watched: ≤ 1.05
+on a CPU, ≤ 1.03 on a GPU): of the medians, and the median of each round's own ratio (a round's
+windows are seconds apart, so a machine whose speed drifts over minutes hits both alike). The
+plain loop timed a second time gives the noise floor.
 
     python bench/watch_overhead.py [--rounds 7] [--steps 20] [--batch 64] [--device auto]
 """
@@ -41,8 +43,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def one_round(kind: str, model, opt, batches, device, runs_dir: Path) -> float:
-    """Seconds per step over ``batches`` (after one untimed warm-up step)."""
+def one_round(kind: str, model, opt, batches, device, runs_dir: Path) -> tuple[float, float]:
+    """Wall and CPU seconds per step over ``batches`` (after one untimed warm-up step). CPU
+    time is of the whole process, every thread (the watcher's writer too), and leaves out
+    what the machine gave other tenants: on a shared VM it drifts less than wall time."""
     handles, norms = [], {}
     kind = "plain" if kind == "plain again" else kind
     if kind == "hooks":
@@ -53,7 +57,7 @@ def one_round(kind: str, model, opt, batches, device, runs_dir: Path) -> float:
         for i, (x, y) in enumerate(batches):
             if i == 1:
                 _sync(device)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
             loss = F.cross_entropy(model(x), y)
             loss.backward()
             if run is not None:
@@ -61,7 +65,8 @@ def one_round(kind: str, model, opt, batches, device, runs_dir: Path) -> float:
             opt.step()
             opt.zero_grad(set_to_none=True)
         _sync(device)
-        return (time.perf_counter() - t0) / (len(batches) - 1)
+        n = len(batches) - 1
+        return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
     finally:
         for h in handles:
             h.remove()
@@ -91,20 +96,26 @@ def main() -> None:
     # "plain again" is the plain loop once more: how far two identical loops differ here.
     kinds = ("plain", "watched", "hooks", "plain again")
     times: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu: dict[str, list[float]] = {k: [] for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         one_round("plain", model, opt, batches[:3], device, Path(tmp))  # warm-up
         for r in range(args.rounds):
             order = kinds if r % 2 == 0 else kinds[::-1]
             for kind in order:
-                times[kind].append(one_round(kind, model, opt, batches, device, Path(tmp)))
-    med = {k: statistics.median(v) for k, v in times.items()}
+                wall, used = one_round(kind, model, opt, batches, device, Path(tmp))
+                times[kind].append(wall)
+                cpu[kind].append(used)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"{torch.get_num_threads()} torch threads"
     )  # fmt: skip
     print(f"{where}; ResNet-20, batch {args.batch}, {args.steps} steps × {args.rounds} rounds")
-    for k in kinds:
-        print(f"{k:>11}: {med[k] * 1000:8.2f} ms/step   ratio {med[k] / med['plain']:.3f}")
+    for label, t in (("wall", times), ("CPU", cpu)):
+        med = {k: statistics.median(v) for k, v in t.items()}
+        print(f"{label + ' time':>11}  {'ms/step':>8}   ratio of medians   median of round ratios")
+        for k in kinds:
+            paired = statistics.median(a / b for a, b in zip(t[k], t["plain"], strict=True))
+            print(f"{k:>11}: {med[k] * 1000:8.2f}   {med[k] / med['plain']:16.3f}   {paired:22.3f}")
 
 
 if __name__ == "__main__":

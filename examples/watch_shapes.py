@@ -1,11 +1,13 @@
 """Watch your own training loop in ResNet Viz: a plain CIFAR-style loop on the Shapes set.
 
     python examples/watch_shapes.py            # then open the app's Train page: it is listed
+    python examples/watch_shapes.py --model cnn   # any nn.Module: a small plain CNN
     make run                                   # (in another terminal) the app, if not running
 
 Everything below is an ordinary PyTorch loop; the lines marked "resnet_viz" are all it
 takes to see its per-layer gradient norms, loss and learning rate live, and to stop it from
-the app. Copy them into your own script.
+the app. Copy them into your own script. ``run.save`` keeps the trained model with the run:
+a ResNet (the default here) then opens on the Activations and Explain pages.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import resnet_viz
-from resnet_viz.data import make_shapes
+from resnet_viz.data import SHAPE_CLASSES, make_shapes
+from resnet_viz.models import build_model
+
+MEAN, STD = (0.5, 0.5, 0.5), (1.0, 1.0, 1.0)  # x / 255 - 0.5: what run.save records
 
 
 def small_cnn(num_classes: int = 10) -> nn.Module:
@@ -38,7 +43,7 @@ def small_cnn(num_classes: int = 10) -> nn.Module:
 def loaders(train_size: int, batch_size: int) -> tuple[DataLoader, DataLoader]:
     def dataset(n: int, seed: int) -> TensorDataset:
         shapes = make_shapes(n, seed=seed)
-        return TensorDataset(shapes.images.float() / 255 - 0.5, shapes.labels)
+        return TensorDataset(shapes.images.float() / 255 - MEAN[0], shapes.labels)
 
     train = DataLoader(dataset(train_size, 0), batch_size=batch_size, shuffle=True)
     return train, DataLoader(dataset(train_size // 4, 1), batch_size=256)
@@ -59,6 +64,7 @@ def evaluate(model: nn.Module, val: DataLoader) -> tuple[float, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", choices=("resnet8", "cnn"), default="resnet8")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--train-size", type=int, default=4000)
     p.add_argument("--batch-size", type=int, default=64)
@@ -67,12 +73,17 @@ def main() -> None:
     args = p.parse_args()
     torch.manual_seed(0)
     train, val = loaders(args.train_size, args.batch_size)
-    model = small_cnn()
+    model = build_model("resnet8", 10) if args.model == "resnet8" else small_cnn()
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=args.lr, total_steps=args.epochs * len(train)
     )
-    config = {"lr": args.lr, "batch_size": args.batch_size, "epochs": args.epochs}
+    config = {
+        "model": args.model,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+    }
     with resnet_viz.watch(  # resnet_viz
         model, name="shapes cnn", runs_dir=args.runs_dir, config=config,
         total_steps=args.epochs * len(train),
@@ -92,6 +103,7 @@ def main() -> None:
             print(f"epoch {epoch + 1}: val acc {acc:.1%}, val loss {vloss:.3f}")
             if run.should_stop:
                 break
+        run.save(classes=SHAPE_CLASSES, mean=MEAN, std=STD)  # resnet_viz: for Explain
     print(f"run {run.id}: open the app's Runs page to see it, or export it:")
     print(f"  python -m resnet_viz.export {run.id} --tensorboard tb/")
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .errors import CheckpointError, DataError
-from .models import build_model, set_skip, set_stage_skip
+from .models import ARCHS, CIFAR_ARCHS, TORCHVISION_ARCHS, build_model, set_skip, set_stage_skip
 
 FORMAT = "resnet-viz-checkpoint/1"
 META_KEY = "resnet_viz"
@@ -156,3 +156,43 @@ def load_checkpoint(
     model.load_state_dict(state)
     model.eval()
     return model, meta
+
+
+def _num_classes(state: Mapping[str, torch.Tensor]) -> int | None:
+    w = state.get("fc.weight")
+    return int(w.shape[0]) if w is not None and w.ndim == 2 else None
+
+
+def fit_architecture(
+    state: Mapping[str, torch.Tensor],
+    name: str,
+    *,
+    arch: str | None = None,
+    num_classes: int | None = None,
+) -> tuple[nn.Module, str, int]:
+    """The app's architecture a bare state dict fits, rebuilt with those weights loaded:
+    ``(model, arch, num_classes)``. ``arch``/``num_classes`` are inferred from the keys and
+    shapes when not given (a stock torchvision ResNet fits, its keys being this app's); a
+    state dict that fits none gets a CheckpointError naming the closest and what differs."""
+    classes = num_classes or _num_classes(state)
+    if classes is None:
+        raise CheckpointError(f"{name} has no fc.weight: not a ResNet classifier state dict.")
+    has_bn = any(k.endswith("running_mean") for k in state)
+    candidates = (
+        [arch] if arch else [a for a in ARCHS if a in CIFAR_ARCHS or a in TORCHVISION_ARCHS]
+    )
+    best: tuple[int, str, str] | None = None
+    for a in candidates:
+        model = build_model(a, classes, batchnorm=has_bn)
+        bad, why = state_dict_mismatch(model, state)
+        if bad == 0:
+            model.load_state_dict(state)
+            return model, a, classes
+        if best is None or bad < best[0]:
+            best = (bad, a, why)
+    assert best is not None
+    raise CheckpointError(
+        f"{name} does not fit "
+        + (f"{arch}" if arch else f"any supported architecture (closest: {best[1]})")
+        + f": {best[2]}."
+    )

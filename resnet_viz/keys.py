@@ -15,6 +15,7 @@ VAL_ACC = "val/acc"
 LR = "lr"  # the learning rate each step used
 SKIPPED = "train/skipped"  # 1 where a GradScaler skipped the step (inf/NaN gradients), else 0
 THROUGHPUT = "throughput"  # training images per second over the last logging interval
+STEP_RATE = "steps_per_s"  # a watched script's steps per second (it does not say its batch size)
 EPOCH = "epoch"  # at each evaluation: the epoch it closes (1-based)
 ELAPSED = "elapsed"  # at each evaluation: seconds since the run started
 SHATTER_NEIGHBOUR = "shatter/neighbour"  # at each evaluation, runs that ask for shattering

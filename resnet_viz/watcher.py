@@ -33,22 +33,27 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from . import keys
+from .checkpoints import fit_architecture, save_checkpoint
 from .config import TrainConfig
-from .errors import ResNetVizError, StoreError
+from .errors import CheckpointError, ResNetVizError, StoreError
+from .models import CIFAR_ARCHS, residual_blocks
 from .store import RunStore, default_runs_dir
 from .train.probes import GradNormProbe, WeightProbe
 
 FLUSH_SECONDS = 0.5  # the charts move and Stop is seen within about a second
 HEARTBEAT_SECONDS = 2.0  # the writer beats the run's heart this often while the loop is quiet
+# Where run.save() keeps the weights of a model the app cannot rebuild (not one of its ResNets).
+WEIGHTS_ONLY = "weights.safetensors"
 # Names of eval() scalars that the app's charts draw beside the training curves.
 EVAL_KEYS = {"val_acc": keys.VAL_ACC, "val_loss": keys.VAL_LOSS}
 
@@ -74,9 +79,12 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
 def _rank() -> int:
-    dist = torch.distributed
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    return torch.distributed.get_rank() if _distributed() else 0
 
 
 def _jsonable(value: Any) -> Any:
@@ -133,7 +141,10 @@ class WatchedRun:
         self.log_every = log_every
         self.step_count = 0  # steps recorded so far; the run's step
         self.id: str | None = None  # only rank 0 has one
-        self._stop = False
+        # Stop as rank 0's writer thread saw it, and as every rank agreed on it. Under DDP the
+        # loop must only see the agreed one: a rank that left alone would leave the others
+        # waiting in an all-reduce.
+        self._stop_seen = self._stop = False
         self._diverged: tuple[int, float] | None = None  # (step, loss) of the first bad loss
         self._warned: set[str] = set()
         layers = weighted_layers(model)
@@ -143,6 +154,7 @@ class WatchedRun:
                 "(convolutions, linear layers, norms…)."
             )
         self._last_flush = time.monotonic()
+        self._model = model
         if self.rank != 0:
             return
         self.names = tuple(n for n, _ in layers)
@@ -151,6 +163,7 @@ class WatchedRun:
         self._losses: list[torch.Tensor] = []
         self._lrs: list[Any] = []
         self._skipped: list[torch.Tensor] = []
+        self._times: list[float] = []  # when each step of the interval was recorded
         self._first_step = 1
         # What the end of the run reports, kept by the writer thread as it writes.
         self._last_loss: float | None = None
@@ -205,7 +218,7 @@ class WatchedRun:
     @property
     def should_stop(self) -> bool:
         """Whether Stop was pressed in the app (every rank agrees, at the same step)."""
-        return self._stop
+        return self._stop if _distributed() else self._stop_seen
 
     @torch.no_grad()
     def step(
@@ -242,11 +255,12 @@ class WatchedRun:
                 self._skipped.append(~torch.isfinite(norms).all())
             self._losses.append(loss_value)
             self._lrs.append(lr_value)
+            self._times.append(time.monotonic())
         except Exception as err:  # whatever went wrong here, the user's training goes on
             self._warn_once("step", f"resnet_viz.watch could not record a step: {err!r}")
             return
         self.step_count += 1
-        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        distributed = _distributed()
         due = self.step_count % self.log_every == 0
         if not distributed:  # ranks must flush at the same steps: by count alone then
             due = (
@@ -270,6 +284,80 @@ class WatchedRun:
         }
         self._writes.put(("eval", self.step_count, values))
 
+    def save(
+        self,
+        model: nn.Module | None = None,
+        *,
+        classes: Sequence[str] | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        image_size: int | None = None,
+    ) -> Path | None:
+        """Keep the model's weights (default: the watched model) with the run, as they are now;
+        a later call replaces them. Returns the file, or ``None`` where nothing was written
+        (ranks other than 0; an error, which is warned about and does not stop training).
+
+        When the model is one of the app's ResNets (built by ``resnet_viz.models.build_model``,
+        or a stock torchvision ResNet-18/34/50, whose keys are the same), the file is a
+        checkpoint the Activations and Explain pages open: give ``classes``, the
+        normalisation ``mean``/``std`` and the input ``image_size`` your data uses, so the
+        pages preprocess pictures as you trained (otherwise they assume ImageNet's
+        normalisation and say so). Any other model's weights are written as plain
+        safetensors in the run's folder for your own tools; the app does not rebuild it,
+        because that would mean running code a file names."""
+        if self.rank != 0 or self.id is None:
+            return None
+        inner = unwrap(model if model is not None else self._model)
+        try:
+            return self._save(inner, classes, mean, std, image_size)
+        except Exception as err:  # a full disk, a wrong argument: said, and training goes on
+            self._warn_once(f"save {err}", f"resnet_viz.watch could not save the model: {err}")
+            return None
+
+    def _save(self, inner, classes, mean, std, image_size) -> Path:
+        label = type(inner).__name__
+        try:
+            _, arch, num_classes = fit_architecture(inner.state_dict(), label)
+        except CheckpointError:
+            path = self.store.run_dir(self.id) / WEIGHTS_ONLY
+            path.parent.mkdir(parents=True, exist_ok=True)
+            state = {k: v.detach().contiguous().cpu() for k, v in inner.state_dict().items()}
+            save_file(state, path, metadata={"model": label, "step": str(self.step_count)})
+            self._warn_once(
+                "weights-only",
+                f"resnet_viz.watch: {label} is not one of the app's ResNets, so Activations "
+                f"and Explain will not offer it; its weights are in {path} (safetensors).",
+            )
+            return path
+        if classes is not None and (isinstance(classes, str) or len(classes) != num_classes):
+            raise CheckpointError(
+                f"classes= should be {num_classes} names, one per output of the model."
+            )
+        blocks = [float(b.skip_scale) for _, b in residual_blocks(inner)]
+        meta: dict[str, Any] = {
+            "model": {
+                "arch": arch,
+                "skip": [1.0],
+                "batchnorm": any(isinstance(m, nn.BatchNorm2d) for m in inner.modules()),
+                "pretrained": False,
+            },
+            "block_skip": blocks or None,  # a stock torchvision ResNet has no skip switches
+            "num_classes": num_classes,
+            "classes": list(classes) if classes is not None else None,
+            "mean": list(mean) if mean is not None else None,
+            "std": list(std) if std is not None else None,
+            "image_size": image_size or (32 if arch in CIFAR_ARCHS else 224),
+            "run_id": self.id,
+            "member": self._script["model"],
+            "member_index": 0,
+            "step": self.step_count,
+        }
+        path = save_checkpoint(self.store.checkpoint_path(self.id, 0), inner, meta)
+        self.store.add_event(
+            self.id, "checkpoint", f"Saved {label} ({arch}) to {path.name}.", step=self.step_count
+        )
+        return path
+
     def finish(self, status: str | None = None, reason: str | None = None) -> None:
         """End the run (leaving the ``with`` block does it): ``finished``, ``stopped`` after
         Stop, ``diverged`` after a non-finite loss, or the ``status`` given."""
@@ -277,7 +365,7 @@ class WatchedRun:
             return
         self._flush()
         if status is None:
-            if self._stop:
+            if self.should_stop:
                 status, reason = "stopped", f"Stopped from the app at step {self.step_count}."
             else:
                 status = "finished"
@@ -297,10 +385,15 @@ class WatchedRun:
             self._lrs,
             self._skipped,
             self.weights.measure_on_device(),
+            # Steps per second inside the interval: the gaps between intervals may hold the
+            # script's evaluation, which is not training speed.
+            (len(self._times) - 1) / (self._times[-1] - self._times[0])
+            if len(self._times) > 1 and self._times[-1] > self._times[0]
+            else None,
         )
         self._writes.put(("steps", *batch))
         self._first_step = self.step_count + 1
-        self._losses, self._lrs, self._skipped = [], [], []
+        self._losses, self._lrs, self._skipped, self._times = [], [], [], []
         self._last_flush = time.monotonic()
 
     def _write_loop(self) -> None:
@@ -323,7 +416,7 @@ class WatchedRun:
                 for control in self.store.pending_controls(self.id, after):
                     after = control.id
                     if control.kind == "stop":
-                        self._stop = True
+                        self._stop_seen = True
                         self.store.mark_applied(control.id, self.step_count)
             except StoreError as err:
                 self._warn_once(
@@ -338,7 +431,7 @@ class WatchedRun:
                 if item is not None and item[0] == "finish":
                     return
 
-    def _write_steps(self, first, grads, losses, lrs, skipped, weights) -> None:
+    def _write_steps(self, first, grads, losses, lrs, skipped, weights, rate) -> None:
         last = first + len(losses) - 1
         loss = _host_floats(losses)  # one copy each, in this thread
         lrs = _host_floats(lrs)
@@ -359,6 +452,8 @@ class WatchedRun:
         # step() runs before the optimizer's step, so these are the weights after step last-1.
         if last > 1:
             stats += [(0, keys.WEIGHT_NORM, last - 1, wn), (0, keys.UPDATE_RATIO, last - 1, ratio)]
+        if rate is not None:
+            scalars.append((0, keys.STEP_RATE, last, rate))
         self._last_loss = float(loss[-1])
         self.store.write_batch(
             self.id, step=last, scalars=scalars, layer_stats=stats, events=events
@@ -405,7 +500,7 @@ class WatchedRun:
             if dist.get_backend() == "nccl"
             else "cpu"
         )
-        flag = torch.tensor([1.0 if self._stop else 0.0], device=device)
+        flag = torch.tensor([1.0 if self._stop_seen else 0.0], device=device)
         dist.broadcast(flag, src=0)
         self._stop = bool(flag.item())
 

@@ -51,7 +51,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "figures": {"activations", "controls", "experiments", "explain", "keys", "store"},
     "classroom": {"keys", "store"},
-    "watcher": {"config", "errors", "keys", "store", "train"},
+    "watcher": {"checkpoints", "config", "errors", "keys", "models", "store", "train"},
     "export": {"errors", "keys", "store"},
     "ui": {
         "activations",

@@ -213,17 +213,132 @@ def test_watch_sees_through_compile_and_ddp_wrappers():
     assert [n for n, _ in weighted_layers(compiled)] == ["embed", "body.0", "body.1", "body.3"]
 
 
-def test_under_torchrun_rank_0_alone_records_one_run(runs_dir):
-    """examples/watch_ddp.py on two CPU processes (gloo): one run, every step, both ranks done."""
+def test_under_torchrun_rank_0_alone_records_one_run_and_stop_reaches_every_rank(runs_dir):
+    """examples/watch_ddp.py on two CPU processes (gloo): one run, every step, and Stop from
+    the app ends both ranks at the same step (a rank left waiting in DDP's all-reduce would
+    hang the script, and this test with it)."""
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(root / "examples" / "watch_ddp.py"), "--epochs", "1",
+           str(root / "examples" / "watch_ddp.py"), "--epochs", "1000",
            "--train-size", "256", "--batch-size", "32", "--runs-dir", str(runs_dir)]  # fmt: skip
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
-    (run,) = RunStore(runs_dir).list_runs()
-    assert run.status == "finished" and run.step == 4  # 256 images / (2 ranks × 32)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        store, deadline = RunStore(runs_dir), time.monotonic() + 180
+        while time.monotonic() < deadline:
+            runs = store.list_runs()
+            if runs and runs[0].step >= 8:
+                break
+            time.sleep(0.2)
+        (run,) = store.list_runs()
+        store.add_control(run.id, "stop")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    run = store.get_run(run.id)
+    assert run.status == "stopped" and 8 <= run.step < 4000  # 1000 epochs of 4 steps
     assert run.script["config"]["world_size"] == 2 and run.script["config"]["backend"] == "gloo"
-    assert RunStore(runs_dir).layer_series(run.id, keys.GRAD_NORM).steps.tolist() == [1, 2, 3, 4]
-    assert f"run {run.id}" in done.stdout
+    steps = store.layer_series(run.id, keys.GRAD_NORM).steps.tolist()
+    assert steps == list(range(1, run.step + 1))
+    assert f"run {run.id}" in out
+
+
+def _resnet_loop(run, model, steps: int = 3) -> None:
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        x, y = torch.randn(4, 3, 32, 32, generator=g), torch.randint(0, 10, (4,), generator=g)
+        F.cross_entropy(model(x), y).backward()
+        run.step(loss=1.0)
+        opt.step()
+        opt.zero_grad()
+
+
+@pytest.mark.parametrize("builder", ["app", "torchvision"])
+def test_run_save_keeps_a_checkpoint_that_activations_and_explain_open(runs_dir, builder):
+    from resnet_viz import zoo
+    from resnet_viz.models import build_model, set_skip
+
+    if builder == "app":
+        model = build_model("resnet8", 10)
+        set_skip(model, [1.0, 0.0, 1.0])  # the middle block's shortcut off: kept in the file
+    else:
+        import torchvision
+
+        model = torchvision.models.resnet18(num_classes=10)  # its keys are the app's resnet18's
+    classes = [f"shape {i}" for i in range(10)]
+    with resnet_viz.watch(model, runs_dir=runs_dir) as run:
+        _resnet_loop(run, model)
+        path = run.save(classes=classes, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    store = RunStore(runs_dir)
+    assert path == store.checkpoint_path(run.id)
+    assert [r[1] for r in zoo.run_checkpoints(store)] == [run.id]
+    loaded = zoo.load_run(store, run.id)
+    assert loaded.arch == ("resnet8" if builder == "app" else "resnet18")
+    assert loaded.classes == tuple(classes) and loaded.mean == (0.5, 0.5, 0.5)
+    assert loaded.image_size == (32 if builder == "app" else 224) and loaded.note == ""
+    model.eval()
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(loaded.model(x), model(x))  # the same network, skips included
+    events = store.events(run.id)
+    assert [e.step for e in events if e.kind == "checkpoint"] == [3]
+
+
+def test_run_save_without_names_says_what_the_pages_assume(runs_dir):
+    from resnet_viz import zoo
+    from resnet_viz.models import build_model
+
+    model = build_model("resnet8", 10)
+    with resnet_viz.watch(model, runs_dir=runs_dir) as run:
+        _resnet_loop(run, model, 1)
+        run.save()
+    loaded = zoo.load_run(RunStore(runs_dir), run.id)
+    assert loaded.classes[0] == "class 0"
+    assert "numbered classes and ImageNet's normalisation" in loaded.note
+
+
+def test_run_save_of_a_model_the_app_cannot_rebuild_keeps_its_weights_only(runs_dir):
+    from safetensors.torch import load_file
+
+    from resnet_viz import zoo
+    from resnet_viz.watcher import WEIGHTS_ONLY
+
+    model = TinyNet()
+    with resnet_viz.watch(model, runs_dir=runs_dir) as run:
+        _train(run, model, 2)
+        with pytest.warns(RuntimeWarning, match="not one of the app's ResNets"):
+            path = run.save()
+        run.save()  # said once
+    store = RunStore(runs_dir)
+    assert path == store.run_dir(run.id) / WEIGHTS_ONLY
+    saved = load_file(path)
+    torch.testing.assert_close(saved["body.0.weight"], model.body[0].weight.detach())
+    assert zoo.run_checkpoints(store) == []  # not offered where it cannot be opened
+
+
+def test_run_save_that_cannot_write_warns_and_training_goes_on(runs_dir, monkeypatch):
+    from resnet_viz import watcher
+    from resnet_viz.models import build_model
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    model = build_model("resnet8", 10)
+    with resnet_viz.watch(model, runs_dir=runs_dir) as run:
+        _resnet_loop(run, model, 1)
+        monkeypatch.setattr(watcher, "save_checkpoint", full)
+        with pytest.warns(RuntimeWarning, match="could not save the model.*No space"):
+            assert run.save() is None
+        with pytest.warns(RuntimeWarning, match="should be 10 names"):
+            assert run.save(classes=["circle", "square"]) is None
+        _resnet_loop(run, model, 1)
+    assert RunStore(runs_dir).get_run(run.id).status == "finished"
+
+
+def test_a_watched_run_records_its_steps_per_second(runs_dir):
+    model = TinyNet()
+    with resnet_viz.watch(model, runs_dir=runs_dir, log_every=5) as run:
+        _train(run, model, 10)
+    steps, rates = RunStore(runs_dir).scalars(run.id, keys.STEP_RATE)
+    assert steps[-1] == 10 and len(steps) >= 2 and (rates > 0).all()

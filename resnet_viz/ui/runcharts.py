@@ -224,15 +224,19 @@ def curves(snap: RunSnapshot, markers: list[Marker], key: str, charts: Charts) -
             lr[f"{prefix}learning rate"] = snap.scalars(keys.LR, idx, max_points=MAX_POINTS)
             if multi:
                 styles[f"{prefix}learning rate"] = {"color": member_colour(idx)}
-        # Throughput is the cohort's (all members step on each batch): one line.
-        thr["images/s"] = snap.scalars(keys.THROUGHPUT, 0, max_points=MAX_POINTS)
+        # Throughput is the cohort's (all members step on each batch): one line. A script
+        # does not say its batch size, so its speed is in steps.
+        unit, key_ = (
+            ("steps/s", keys.STEP_RATE) if snap.run.from_script else ("images/s", keys.THROUGHPUT)
+        )
+        thr[unit] = snap.scalars(key_, 0, max_points=MAX_POINTS)
         return line_figure(
             lr,
             title="Learning rate & throughput",
             y_title="lr",
             y="zero",
             right=thr,
-            right_title="images / s",
+            right_title=unit.replace("/", " / "),
             markers=[m for m in markers if m.kind == "lr"],
             styles=styles,
         )

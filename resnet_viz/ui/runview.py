@@ -307,13 +307,17 @@ def _header(snap: RunSnapshot, key: str) -> None:
             icon=":material/hourglass_top:",
         )
     best, who = _best_val_acc(snap)
-    throughput = snap.latest(keys.THROUGHPUT).get(0)
     cols = st.columns(4)
     cols[0].metric("Status", run.status)
     label = "Best val accuracy" + (f" ({who})" if who else "")
     cols[1].metric(label, f"{best:.1%}" if best is not None else "–")
     # The unit in the label: "1,187 img/s" did not fit a quarter of the page in presentation mode.
-    cols[2].metric("Images / s", f"{throughput:,.0f}" if throughput is not None else "–")
+    if run.from_script:  # a script does not say its batch size: its steps, not its images
+        rate = snap.latest(keys.STEP_RATE).get(0)
+        cols[2].metric("Steps / s", f"{rate:,.1f}" if rate is not None else "–")
+    else:
+        throughput = snap.latest(keys.THROUGHPUT).get(0)
+        cols[2].metric("Images / s", f"{throughput:,.0f}" if throughput is not None else "–")
     cols[3].metric("Elapsed", _fmt_seconds(elapsed))
 
 

@@ -85,6 +85,12 @@ def from_checkpoint(model: nn.Module, meta: dict[str, Any], name: str) -> Loaded
     """A model loaded from one of this app's checkpoints, with the classes and preprocessing
     its header records."""
     size = int(meta.get("image_size") or 32)
+    assumed = [  # run.save() from a script that did not give them
+        text
+        for key, text in (("classes", "numbered classes"), ("mean", "ImageNet's normalisation"))
+        if not meta.get(key)
+    ]
+    note = f"The checkpoint does not say: assumed {' and '.join(assumed)}." if assumed else ""
     return LoadedModel(
         model=model.eval(),
         name=name,
@@ -96,6 +102,7 @@ def from_checkpoint(model: nn.Module, meta: dict[str, Any], name: str) -> Loaded
         resize_size=size,
         dataset=meta.get("dataset"),
         meta=meta,
+        note=note,
     )
 
 

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from ..checkpoints import is_checkpoint, load_checkpoint, read_safetensors, state_dict_mismatch
+from ..checkpoints import fit_architecture, is_checkpoint, load_checkpoint, read_safetensors
 from ..errors import CheckpointError
-from ..models import ARCHS, CIFAR_ARCHS, TORCHVISION_ARCHS, build_model
+from ..models import TORCHVISION_ARCHS
 from .loaded import IMAGENET_MEAN, IMAGENET_STD, LoadedModel, from_checkpoint, imagenet
 
 MAX_WEIGHTS_BYTES = 400 * 2**20  # ResNet-50 is ~100 MB; anything far bigger is not a ResNet here
@@ -45,7 +44,7 @@ def load_user_weights(
             f"{filename}: expected a .safetensors file or a PyTorch state dict (.pth/.pt)."
         )
     state = _unwrap(state, filename)
-    model, arch, classes = _fit(state, filename, arch, num_classes)
+    model, arch, classes = fit_architecture(state, filename, arch=arch, num_classes=num_classes)
     if classes == 1000 and arch in TORCHVISION_ARCHS:
         return imagenet(
             model,
@@ -98,35 +97,3 @@ def _unwrap(obj: Any, filename: str) -> dict[str, torch.Tensor]:
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{filename}: some entries are not tensors; not a state dict.")
     return state
-
-
-def _num_classes(state: Mapping[str, torch.Tensor]) -> int | None:
-    w = state.get("fc.weight")
-    return int(w.shape[0]) if w is not None and w.ndim == 2 else None
-
-
-def _fit(
-    state: dict[str, torch.Tensor], filename: str, arch: str | None, num_classes: int | None
-) -> tuple[nn.Module, str, int]:
-    classes = num_classes or _num_classes(state)
-    if classes is None:
-        raise CheckpointError(f"{filename} has no fc.weight: not a ResNet classifier state dict.")
-    has_bn = any(k.endswith("running_mean") for k in state)
-    candidates = (
-        [arch] if arch else [a for a in ARCHS if a in CIFAR_ARCHS or a in TORCHVISION_ARCHS]
-    )
-    best: tuple[int, str, str] | None = None
-    for a in candidates:
-        model = build_model(a, classes, batchnorm=has_bn)
-        bad, why = state_dict_mismatch(model, state)
-        if bad == 0:
-            model.load_state_dict(state)
-            return model, a, classes
-        if best is None or bad < best[0]:
-            best = (bad, a, why)
-    assert best is not None
-    raise CheckpointError(
-        f"{filename} does not fit "
-        + (f"{arch}" if arch else f"any supported architecture (closest: {best[1]})")
-        + f": {best[2]}."
-    )
